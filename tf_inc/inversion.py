@@ -8,8 +8,9 @@ Design (all of it inside one ``tf.function``; no Python runs per step):
 
 * the N images × R restarts are flattened into ``N·R`` independent *rows*; each
   row has its own Adam moments, its own best iterate and its own stopping state;
-* **early stopping**: a row whose objective has not improved by a relative
-  ``rel_tol`` for ``patience`` steps is frozen. Frozen rows are *compacted out*
+* **early stopping**: every ``patience`` steps a row checks how much its best
+  objective improved over that window; if by less than the fraction ``rel_tol``
+  it is frozen. Frozen rows are *compacted out*
   (``tf.where`` + gather/scatter), so they stop costing generator evaluations;
   the loop ends when every row is frozen or ``steps`` is reached;
 * each row keeps the best point it has evaluated (not the last), so more steps
@@ -49,8 +50,9 @@ class InversionConfig:
     epsilon: float = field(default=1e-8, metadata={"help": "Adam ε"})
     prior_weight: float = field(default=0.0, metadata={"help": "weight of ||z||²/σ² (0 = paper's Alg. 1)"})
     early_stop: bool = field(default=True, metadata={"help": "freeze rows that stopped improving"})
-    patience: int = field(default=100, metadata={"help": "steps without improvement before a row stops"})
-    rel_tol: float = field(default=1e-4, metadata={"help": "relative improvement that resets patience"})
+    patience: int = field(default=100, metadata={"help": "early-stopping window (steps)"})
+    rel_tol: float = field(default=5e-3, metadata={"help": "a row stops when its objective improved by less "
+                                                           "than this fraction over its last window"})
     batch_size: int = field(default=512, metadata={"help": "images per graph call (memory bound)"})
     warm_start: bool = field(default=False, metadata={"help": "restart 0 starts at E(x) when an encoder is given"})
     jit_compile: bool = field(default=False, metadata={"help": "XLA-compile the loop (disables compaction)"})
@@ -112,8 +114,8 @@ class Projector:
         self.encoder = encoder
         self.prior_std = float(getattr(generator, "prior_std", 1.0))
         self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
-        out_shape = generator.output_shape if hasattr(generator, "output_shape") else None
-        self.image_shape = tuple(int(d) for d in out_shape[1:]) if out_shape is not None else None
+        probe = generator(tf.zeros((1, self.latent_dim)), training=False)
+        self.image_shape = tuple(int(d) for d in probe.shape[1:])
         self._loop = tf.function(self._loop_impl, jit_compile=config.jit_compile, reduce_retracing=True)
         self._gen = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
 
@@ -161,10 +163,15 @@ class Projector:
             better = obj < bo
             bo2 = tf.where(better, obj, bo)
             bz2 = tf.where(better[:, None], z_a, bz)
-            # patience counts steps since the objective last dropped by rel_tol
-            improved = obj < ro * (1.0 - cfg.rel_tol)
-            ro2 = tf.where(improved, obj, ro)
-            sn2 = tf.where(improved, tf.zeros_like(sn), sn + 1)
+            # windows of `patience` steps: at the end of a window a row goes on only if
+            # its best objective improved by at least rel_tol (relative) during the window
+            ro = tf.where(tf.math.is_inf(ro), obj, ro)
+            sn2 = sn + 1
+            window_end = sn2 >= patience
+            gain = (ro - bo2) / tf.maximum(ro, 1e-12)
+            stalled = tf.logical_and(window_end, gain < cfg.rel_tol)
+            ro2 = tf.where(window_end, bo2, ro)
+            sn2 = tf.where(window_end, tf.where(stalled, patience, tf.zeros_like(sn2)), sn2)
             if compact:
                 sidx = idx[:, None]
                 z = tf.tensor_scatter_nd_update(z, sidx, z_new)
@@ -331,7 +338,10 @@ class InvertAndClassify:
         def _proj(xx):
             out = self.projector.project_tensors(xx, seed=self.seed)[1]
 
-            def grad(dy):
+            def grad(dy, variables=None):
+                # identity w.r.t. the input; the generator's weights get no gradient
+                if variables:
+                    return dy, [None] * len(variables)
                 return dy
 
             return tf.stop_gradient(out), grad

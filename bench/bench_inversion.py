@@ -1,0 +1,236 @@
+"""Inversion benchmark: throughput, fraction of matmul peak, convergence and step savings.
+
+    python bench/bench_inversion.py            # everything (~10 min on 2 cores)
+    python bench/bench_inversion.py --quick    # smaller sizes
+
+Writes ``results/bench_inversion.json`` and prints a table. Compares, in one run:
+
+* ``tf-inc``: :class:`tf_inc.inversion.Projector` (one tf.function while-loop, per-row Adam);
+* ``eager``: the GradientTape loop a typical TF2 user writes (``tf.Variable`` + Keras Adam);
+* ``tf1``: a graph-mode port of the original TF1 ``invert`` (``tf.compat.v1`` while_loop,
+  Momentum optimizer, run in a ``Session``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_inc.inversion import InversionConfig, InvertAndClassify, Projector  # noqa: E402
+from tf_inc.io import atomic_write_json  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- helpers
+def matmul_peak(n: int = 2048, reps: int = 20) -> float:
+    """Measured float32 matmul GFLOP/s on this machine (best of 3)."""
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+
+    @tf.function
+    def run(a, b):
+        acc = tf.zeros((n, n))
+        for _ in range(reps):
+            acc += tf.matmul(a, b)
+        return acc
+
+    run(a, b).numpy()
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        run(a, b).numpy()
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def forward_flops(model) -> float:
+    """FLOPs of one forward pass per example (dense + conv layers, multiply-add = 2)."""
+    import keras
+
+    total = 0.0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Dense):
+            total += 2.0 * layer.kernel.shape[0] * layer.kernel.shape[1]
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            h, w = layer.output.shape[1:3]
+            total += 2.0 * h * w * kh * kw * cin * cout
+    return total
+
+
+def time_engine(G, x, steps, restarts=1, reps=2):
+    proj = Projector(G, InversionConfig(steps=steps, restarts=restarts, early_stop=False,
+                                        batch_size=len(x)))
+    proj(x, steps=2)  # trace
+    best = np.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        proj(x, seed=1)
+        best = min(best, time.perf_counter() - t)
+    return len(x) * restarts * steps / best
+
+
+def time_eager(G, x, steps, lr=0.1):
+    z = tf.Variable(tf.random.normal((len(x), G.latent_dim), stddev=G.prior_std))
+    opt = tf.keras.optimizers.Adam(lr)
+    xt = tf.constant(x)
+
+    def one():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(G(z) - xt))
+        opt.apply_gradients([(tape.gradient(loss, z), z)])
+
+    one()
+    t = time.perf_counter()
+    for _ in range(steps):
+        one()
+    return len(x) * steps / (time.perf_counter() - t)
+
+
+def time_tf1(G, x, steps, lr=0.1, momentum=0.9):
+    """The original code's pattern: a TF1 graph, while_loop of Momentum steps on a z variable."""
+    weights = [w.numpy() for w in G.net.weights]
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.disable_eager_execution() if False else None
+        net = tf.keras.models.clone_model(G.net) if False else None  # noqa: F841
+        import keras
+
+        g_net = keras.models.clone_model(G.net)
+        x_ph = tf.compat.v1.placeholder(tf.float32, (None,) + tuple(x.shape[1:]))
+        z = tf.compat.v1.get_variable("z", initializer=tf.random.normal((len(x), G.latent_dim),
+                                                                        stddev=G.prior_std))
+        opt = tf.compat.v1.train.MomentumOptimizer(lr * 0.01, momentum)
+
+        def body(t):
+            loss = tf.reduce_sum(tf.square(g_net(z) - x_ph))
+            with tf.control_dependencies([opt.minimize(loss, var_list=[z])]):
+                return t + 1
+
+        loop = tf.compat.v1.while_loop(lambda t: t < steps, body, [tf.constant(0)])
+        init = tf.compat.v1.global_variables_initializer()
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(init)
+            g_net.set_weights(weights)
+            sess.run(loop, {x_ph: x})  # warm-up
+            t = time.perf_counter()
+            sess.run(loop, {x_ph: x})
+            return len(x) * steps / (time.perf_counter() - t)
+
+
+def throughput_table(quick: bool):
+    from began.model import build_generator
+    from vae.model import build_decoder
+
+    rows = []
+    vae_g = build_decoder()
+    began_g = build_generator()
+    x_mnist = np.random.default_rng(0).uniform(0, 1, (1000, 28, 28, 1)).astype(np.float32)
+    x_celeb = np.random.default_rng(0).uniform(-1, 1, (64, 64, 64, 3)).astype(np.float32)
+    for name, G, x, steps, e_steps in [
+        ("vae b64", vae_g, x_mnist[:64], 500 if quick else 2000, 100),
+        ("vae b1000", vae_g, x_mnist, 100 if quick else 400, 20),
+        ("began b64", began_g, x_celeb, 2 if quick else 4, 2),
+    ]:
+        r = {"case": name, "tf_inc": time_engine(G, x, steps)}
+        r["eager"] = time_eager(G, x, e_steps)
+        r["tf1_graph"] = time_tf1(G, x, max(2, steps // 4))
+        rows.append(r)
+        print(f"  {name:10s} tf-inc {r['tf_inc']:10.0f}  eager {r['eager']:10.0f}  tf1 {r['tf1_graph']:10.0f} image-steps/s",
+              flush=True)
+    began_flops = 2 * forward_flops(began_g.net)  # forward + input-gradient backward
+    vae_flops = 2 * forward_flops(vae_g.net)
+    return rows, began_flops, vae_flops
+
+
+def convergence(quick: bool):
+    """Steps each image needs to reach within 1 % of its 5000-step error, and INC accuracy vs steps."""
+    from tf_inc import zoo
+    from tf_inc.attacks import fgsm
+    from tf_inc.data.mnist import load_mnist
+
+    clf, G, encode = zoo.dataset_models("mnist")
+    n = 100 if quick else 200
+    x, y = load_mnist("test", n)
+    grid = [25, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000]
+    errs = {}
+    proj = Projector(G, InversionConfig(steps=5000, restarts=1, early_stop=False, batch_size=n))
+    for T in grid:
+        errs[T] = proj(x, seed=0, steps=T).l2
+    final = errs[5000]
+    need = np.array([min(T for T in grid if errs[T][i] <= 1.01 * final[i]) for i in range(n)])
+    conv = {"grid": grid, "mean_l2": [float(errs[T].mean()) for T in grid],
+            "steps_to_1pct_mean": float(need.mean()), "steps_to_1pct_median": float(np.median(need)),
+            "steps_to_1pct_p90": float(np.percentile(need, 90))}
+
+    # equal-accuracy comparison: paper-style (1000 steps, no early stop) vs tf-inc's defaults
+    x_adv = fgsm(clf, x, y, 0.2).numpy()
+    xs = np.concatenate([x, x_adv])
+    ys = np.concatenate([y, y])
+    settings = {
+        "baseline_1000_steps_R4": (InversionConfig(steps=1000, restarts=4, early_stop=False), None),
+        "early_stop_R4": (InversionConfig(steps=1000, restarts=4, early_stop=True, patience=100), None),
+        "early_stop_warm_start_R4": (InversionConfig(steps=1000, restarts=4, early_stop=True, patience=100,
+                                                     warm_start=True), encode),
+    }
+    cut = {}
+    for key, (cfg, enc) in settings.items():
+        inc = InvertAndClassify(G, clf, cfg, seed=0, encoder=enc)
+        t = time.perf_counter()
+        out = inc.predict(xs)
+        dt = time.perf_counter() - t
+        lab = out["label"]
+        cut[key] = {"clean_acc": float((lab[:n] == y).mean()), "fgsm0.2_acc": float((lab[n:] == y).mean()),
+                    "total_steps": int(out["result"].total_steps), "seconds": dt,
+                    "mean_l2": float(out["result"].l2.mean())}
+        print(f"  {key:28s} clean {cut[key]['clean_acc']:.3f} fgsm0.2 {cut[key]['fgsm0.2_acc']:.3f} "
+              f"steps {cut[key]['total_steps']:9d} time {dt:6.1f}s", flush=True)
+    base = cut["baseline_1000_steps_R4"]["total_steps"]
+    for k in cut:
+        cut[k]["step_reduction"] = base / cut[k]["total_steps"]
+    return conv, cut
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default="results/bench_inversion.json")
+    ap.add_argument("--skip-convergence", action="store_true")
+    args = ap.parse_args(argv)
+    print(f"TensorFlow {tf.__version__}, threads intra={tf.config.threading.get_intra_op_parallelism_threads()}")
+    peak = matmul_peak()
+    print(f"measured float32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
+    rows, began_flops, vae_flops = throughput_table(args.quick)
+    began = [r for r in rows if r["case"] == "began b64"][0]
+    frac = began["tf_inc"] * began_flops / 1e9 / peak
+    vae_b1000 = [r for r in rows if r["case"] == "vae b1000"][0]
+    report = {
+        "matmul_peak_gflops": peak,
+        "throughput_image_steps_per_s": rows,
+        "began_flops_per_image_step": began_flops,
+        "began_fraction_of_peak": frac,
+        "vae_flops_per_image_step": vae_flops,
+        "vae_b1000_fraction_of_peak": vae_b1000["tf_inc"] * vae_flops / 1e9 / peak,
+        "mnist_10000x1000_projected_seconds": 10000 * 1000 / vae_b1000["tf_inc"],
+    }
+    print(f"BEGAN step: {began_flops / 1e9:.2f} GFLOP/image-step -> {frac * 100:.0f}% of matmul peak")
+    print(f"MNIST 10000 images x 1000 steps (R=1, no early stop): "
+          f"{report['mnist_10000x1000_projected_seconds']:.0f} s projected")
+    if not args.skip_convergence:
+        conv, cut = convergence(args.quick)
+        report["convergence"] = conv
+        report["step_cutting"] = cut
+        print(f"steps to within 1% of the 5000-step error: mean {conv['steps_to_1pct_mean']:.0f}, "
+              f"median {conv['steps_to_1pct_median']:.0f}, p90 {conv['steps_to_1pct_p90']:.0f}")
+    atomic_write_json(Path(args.out), report)
+    print(f"results: {Path(args.out).resolve()}")
+
+
+if __name__ == "__main__":
+    main()
