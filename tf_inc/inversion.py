@@ -226,9 +226,10 @@ class Projector:
         restarts of a run with R > R' restarts are exactly the restarts of the
         R'-restart run.
         """
-        n = int(x.shape[0])
+        n = tf.shape(x)[0]
         zs = [
-            tf.random.stateless_normal((n, self.latent_dim), seed=(seed, r), stddev=self.prior_std)
+            tf.random.stateless_normal(tf.stack([n, self.latent_dim]), seed=tf.stack([seed, r]),
+                                       stddev=self.prior_std)
             for r in range(self.config.restarts)
         ]
         if self.config.warm_start and self.encoder is not None:
@@ -243,8 +244,8 @@ class Projector:
         n = tf.shape(x)[0]
         z0 = self.initial_latents(x, seed)
         x_rows = tf.tile(x, [R] + [1] * (len(x.shape) - 1))
-        steps_t = tf.constant(cfg.steps if steps is None else steps, tf.int32)
-        lr_t = tf.constant(cfg.learning_rate if learning_rate is None else learning_rate, tf.float32)
+        steps_t = tf.cast(cfg.steps if steps is None else steps, tf.int32)
+        lr_t = tf.cast(cfg.learning_rate if learning_rate is None else learning_rate, tf.float32)
         best_z, best_obj, l2_rows, used = self._loop(x_rows, z0, steps_t, lr_t)
         obj_rn = tf.reshape(best_obj, [R, n])
         choice = tf.argmin(obj_rn, axis=0, output_type=tf.int32)
