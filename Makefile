@@ -12,6 +12,7 @@ help:
 	@echo "make test       set up .venv and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without the slow end-to-end tests"
 	@echo "make models     train (or reuse) mnist_classifier.keras and mnist_vae.keras"
+	@echo "make export     write TF-Serving SavedModels to exported/"
 	@echo "make bench      inversion throughput benchmark (bench/)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -35,6 +36,9 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
+
+export: models
+	$(BIN)/python -m tf_inc.export --out exported
 
 bench: install
 	$(BIN)/python bench/bench_inversion.py
