@@ -20,14 +20,14 @@ from typing import List
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from tf_inc import zoo  # noqa: E402
 from tf_inc.attacks import fgsm_multi_eps  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
 from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
-from tf_inc.plots import accuracy_curves, image_grid  # noqa: E402
+from tf_inc.evaluation import reconstruction_figure  # noqa: E402
+from tf_inc.plots import accuracy_curves  # noqa: E402
 
 NAME = "figure3_mnist_fgsm"
 
@@ -112,15 +112,10 @@ def run(cfg: Figure3Config):
     # --- Fig. 4-style reconstructions
     k_rec = int(np.argmin([abs(e - cfg.recon_eps) for e in eps]))
     m = min(cfg.recon_images, n)
-    clean_rec = out["result"].x_hat[:m]   # ε = 0 is the first block when eps[0] == 0
-    if eps[0] != 0.0:
-        clean_rec = inc.invert(x[:m]).x_hat
+    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m]).x_hat
     adv_rec = out["result"].x_hat[k_rec * n: k_rec * n + m]
-    conf = lambda imgs: tf.nn.softmax(classifier(imgs, training=False)).numpy()[np.arange(m), y[:m]]  # noqa: E731
-    rows = [x[:m], clean_rec, advs[k_rec][:m], adv_rec]
-    captions = [[f"{c * 100:.0f}%" for c in conf(r)] for r in rows]
-    recon_fig = image_grid(rows, ["x", "G(z*)", f"x_adv ε={eps[k_rec]}", "G(z*_adv)"], captions,
-                           title="classifier confidence in the true class")
+    recon_fig = reconstruction_figure(classifier, x[:m], clean_rec, advs[k_rec][:m], adv_rec, y[:m],
+                                      eps[k_rec], BOUNDS)
     return write_results(
         NAME, out=cfg.out, paper_ref="Figure 3", dataset="mnist", config=cfg, metrics=metrics,
         paper={}, runtime_s=timer.elapsed, figures={"": fig, "_reconstructions": recon_fig},

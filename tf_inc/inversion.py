@@ -54,6 +54,7 @@ class InversionConfig:
     rel_tol: float = field(default=5e-3, metadata={"help": "a row stops when its objective improved by less "
                                                            "than this fraction over its last window"})
     batch_size: int = field(default=512, metadata={"help": "images per graph call (memory bound)"})
+    lr_schedule: str = field(default="constant", metadata={"help": "constant (paper) or cosine (decay to 0 over steps)"})
     warm_start: bool = field(default=False, metadata={"help": "restart 0 starts at E(x) when an encoder is given"})
     jit_compile: bool = field(default=False, metadata={"help": "XLA-compile the loop (disables compaction)"})
 
@@ -73,6 +74,8 @@ class InversionConfig:
             raise InputError(f"invalid inversion config: {self}")
         if self.patience < 1:
             raise InputError("patience must be >= 1")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         return self
 
 
@@ -117,7 +120,6 @@ class Projector:
         probe = generator(tf.zeros((1, self.latent_dim)), training=False)
         self.image_shape = tuple(int(d) for d in probe.shape[1:])
         self._loop = tf.function(self._loop_impl, jit_compile=config.jit_compile, reduce_retracing=True)
-        self._gen = tf.function(lambda z: generator(z, training=False), reduce_retracing=True)
 
     # ------------------------------------------------------------------ graph
     def _loop_impl(self, x_rows, z0, steps, lr):
@@ -152,7 +154,11 @@ class Projector:
             t = tf.cast(i + 1, tf.float32)
             m_new = b1 * m_a + (1.0 - b1) * g
             v_new = b2 * v_a + (1.0 - b2) * tf.square(g)
-            step = lr * tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
+            lr_t = lr
+            if cfg.lr_schedule == "cosine":
+                frac = tf.minimum(tf.cast(i, tf.float32) / tf.cast(tf.maximum(steps, 1), tf.float32), 1.0)
+                lr_t = lr * 0.5 * (1.0 + tf.cos(np.pi * frac))
+            step = lr_t * tf.sqrt(1.0 - tf.pow(b2, t)) / (1.0 - tf.pow(b1, t))
             z_new = z_a - step * m_new / (tf.sqrt(v_new) + eps)
 
             if compact:
@@ -215,8 +221,9 @@ class Projector:
         take = final_obj < best_obj
         best_z = tf.where(take[:, None], z, best_z)
         best_obj = tf.where(take, final_obj, best_obj)
-        data_l2 = tf.norm(_flat(G(best_z, training=False)) - x_flat, axis=1)
-        return best_z, best_obj, data_l2, used
+        x_best = G(best_z, training=False)
+        data_l2 = tf.norm(_flat(x_best) - x_flat, axis=1)
+        return best_z, best_obj, data_l2, used, x_best
 
     # ------------------------------------------------------------------ API
     def initial_latents(self, x, seed: int) -> tf.Tensor:
@@ -246,12 +253,12 @@ class Projector:
         x_rows = tf.tile(x, [R] + [1] * (len(x.shape) - 1))
         steps_t = tf.cast(cfg.steps if steps is None else steps, tf.int32)
         lr_t = tf.cast(cfg.learning_rate if learning_rate is None else learning_rate, tf.float32)
-        best_z, best_obj, l2_rows, used = self._loop(x_rows, z0, steps_t, lr_t)
+        best_z, best_obj, l2_rows, used, x_rows_best = self._loop(x_rows, z0, steps_t, lr_t)
         obj_rn = tf.reshape(best_obj, [R, n])
         choice = tf.argmin(obj_rn, axis=0, output_type=tf.int32)
         rows = choice * n + tf.range(n)
         z_star = tf.gather(best_z, rows)
-        x_hat = self._gen(z_star)
+        x_hat = tf.gather(x_rows_best, rows)
         l2 = tf.gather(l2_rows, rows)
         return z_star, x_hat, l2, choice, tf.reshape(l2_rows, [R, n]), tf.reshape(used, [R, n])
 
@@ -352,6 +359,15 @@ class InvertAndClassify:
     def bpda_probabilities(self, x: tf.Tensor) -> tf.Tensor:
         """Differentiable (via BPDA) INC probabilities, usable inside ``GradientTape``."""
         return tf.nn.softmax(self.classifier(self.project_bpda(x), training=False))
+
+    def bpda_logits(self, x: tf.Tensor) -> tf.Tensor:
+        """``model_fn`` for the attacks: classifier logits on the BPDA projection."""
+        return self.classifier(self.project_bpda(x), training=False)
+
+    def logits(self, x: tf.Tensor) -> tf.Tensor:
+        """Classifier logits on the (non-differentiable) projection G(z*(x))."""
+        x_hat = tf.stop_gradient(self.projector.project_tensors(tf.convert_to_tensor(x), seed=self.seed)[1])
+        return self.classifier(x_hat, training=False)
 
     def naive_probabilities(self, x: tf.Tensor) -> tf.Tensor:
         """INC probabilities with the projection treated as what it is: no gradient path to x."""

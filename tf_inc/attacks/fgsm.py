@@ -1,11 +1,11 @@
-"""Fast Gradient Sign Method (Goodfellow et al.; paper eq. 8)."""
+"""Fast Gradient (Sign) Method (Goodfellow et al.; paper eq. 8)."""
 from __future__ import annotations
 
 from typing import Sequence, Tuple
 
 import tensorflow as tf
 
-from tf_inc.attacks.utils import loss_gradient, optimize_linear
+from tf_inc.attacks.utils import loss_gradient, optimize_linear, prepare
 
 
 def fgsm(model_fn, x, y, eps: float, bounds: Tuple[float, float] = (0.0, 1.0),
@@ -20,8 +20,7 @@ def fgsm(model_fn, x, y, eps: float, bounds: Tuple[float, float] = (0.0, 1.0),
 def fgsm_multi_eps(model_fn, x, y, eps_list: Sequence[float], bounds=(0.0, 1.0),
                    norm: str = "inf", targeted: bool = False):
     """FGSM for several ε from one gradient: returns a list aligned with ``eps_list``."""
-    x = tf.convert_to_tensor(x, tf.float32)
-    y = tf.convert_to_tensor(y, tf.int64)
+    x, y = prepare(x, y)
     g = loss_gradient(model_fn, x, y, targeted=targeted)
     direction = optimize_linear(g, 1.0, norm)
     lo, hi = bounds

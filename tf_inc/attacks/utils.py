@@ -1,7 +1,18 @@
-"""Helpers shared by the attacks (projection onto norm balls, steepest-ascent steps)."""
+"""Helpers shared by the attacks: gradients, steepest-ascent steps, norm-ball projection,
+random starts and per-example ε handling.
+
+Every attack takes ``model_fn: images -> logits`` and keeps its iterations inside a
+``tf.function`` while-loop; ε may be a scalar or a per-example tensor, which is how
+one call evaluates a whole list of budgets (the batch is tiled once per ε).
+"""
 from __future__ import annotations
 
+from typing import List, Sequence, Tuple, Union
+
+import numpy as np
 import tensorflow as tf
+
+Bounds = Tuple[float, float]
 
 
 def loss_gradient(model_fn, x, y, targeted: bool = False):
@@ -17,27 +28,84 @@ def loss_gradient(model_fn, x, y, targeted: bool = False):
         loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
     g = tape.gradient(loss, x)
     if g is None:
-        raise ValueError("model_fn(x) does not depend differentiably on x (gradient is None)")
+        raise ValueError("model_fn(x) does not depend differentiably on x (gradient is None); "
+                         "for Invert-and-Classify use its BPDA logits (inc.bpda_logits)")
     return -g if targeted else g
+
+
+def _axes(t):
+    return list(range(1, len(t.shape)))
 
 
 def optimize_linear(grad, eps, norm: str = "inf"):
     """The perturbation of norm ``eps`` maximising ⟨grad, δ⟩ (per example)."""
-    axes = list(range(1, len(grad.shape)))
     if norm == "inf":
         return eps * tf.sign(grad)
     if norm == "2":
-        sq = tf.reduce_sum(tf.square(grad), axis=axes, keepdims=True)
+        sq = tf.reduce_sum(tf.square(grad), axis=_axes(grad), keepdims=True)
         return eps * grad / tf.sqrt(tf.maximum(sq, 1e-12))
     raise ValueError(f"norm must be 'inf' or '2', got {norm!r}")
 
 
 def clip_eta(eta, eps, norm: str = "inf"):
     """Project a perturbation onto the ``eps``-ball of the given norm (per example)."""
-    axes = list(range(1, len(eta.shape)))
     if norm == "inf":
         return tf.clip_by_value(eta, -eps, eps)
     if norm == "2":
-        n = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(eta), axis=axes, keepdims=True), 1e-12))
+        n = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(eta), axis=_axes(eta), keepdims=True), 1e-12))
         return eta * tf.minimum(1.0, eps / n)
     raise ValueError(f"norm must be 'inf' or '2', got {norm!r}")
+
+
+def random_init(x, eps, norm: str, seed: Tuple[int, int]):
+    """A uniformly random point of the ``eps``-ball around 0 (shape of x)."""
+    shape = tf.shape(x)
+    if norm == "inf":
+        return tf.random.stateless_uniform(shape, seed, -1.0, 1.0) * eps
+    if norm == "2":
+        d = tf.cast(tf.reduce_prod(shape[1:]), x.dtype)
+        g = tf.random.stateless_normal(shape, seed)
+        g = g / tf.sqrt(tf.reduce_sum(tf.square(g), axis=_axes(x), keepdims=True))
+        u = tf.random.stateless_uniform(tf.concat([shape[:1], tf.ones_like(shape[1:])], 0), (seed[0], seed[1] + 1))
+        return g * eps * tf.pow(u, 1.0 / d)
+    raise ValueError(f"norm must be 'inf' or '2', got {norm!r}")
+
+
+def per_example(value, n: int, x):
+    """Broadcastable (N, 1, …, 1) tensor from a scalar or a length-N vector."""
+    v = tf.cast(tf.convert_to_tensor(value), x.dtype)
+    v = tf.broadcast_to(tf.reshape(v, [-1]), [n]) if v.shape.rank else tf.fill([n], v)
+    return tf.reshape(v, [n] + [1] * (len(x.shape) - 1))
+
+
+def tile_for_budgets(x, y, eps_list: Sequence[float]):
+    """Stack the batch once per ε: returns (x_rep, y_rep, eps_rows)."""
+    e = len(eps_list)
+    x_rep = tf.tile(x, [e] + [1] * (len(x.shape) - 1))
+    y_rep = tf.tile(y, [e])
+    eps_rows = tf.repeat(tf.constant(list(eps_list), x.dtype), tf.shape(x)[0])
+    return x_rep, y_rep, eps_rows
+
+
+def split_budgets(x_rep, n_budgets: int) -> List[tf.Tensor]:
+    return tf.split(x_rep, n_budgets, axis=0)
+
+
+def as_budget_list(eps: Union[float, Sequence[float]]):
+    """(list of ε, whether the caller passed a single ε)."""
+    if np.ndim(eps) == 0:
+        return [float(eps)], True
+    return [float(e) for e in eps], False
+
+
+def prepare(x, y):
+    x = tf.convert_to_tensor(x, tf.float32)
+    y = tf.cast(tf.convert_to_tensor(y), tf.int64)
+    if y.shape.rank != 1 or (x.shape[0] is not None and y.shape[0] != x.shape[0]):
+        raise ValueError(f"labels must have shape ({x.shape[0]},), got {y.shape}")
+    return x, y
+
+
+def misclassified(logits, y, targeted: bool):
+    pred = tf.argmax(logits, axis=1)
+    return tf.equal(pred, y) if targeted else tf.not_equal(pred, y)
