@@ -82,8 +82,8 @@ def test_bounds_travel_with_the_data(trained_classifier, batch):
 
 @pytest.mark.parametrize("attack, kw", [
     (cw_l2, dict(binary_search_steps=4, max_iterations=200, learning_rate=5e-2)),
-    (cw_linf, dict(max_iterations=100, learning_rate=1e-2, initial_const=1e-1, outer_steps=8)),
-    (cw_l0, dict(max_iterations=100, learning_rate=5e-2, outer_steps=4)),
+    (cw_linf, dict(max_iterations=150, learning_rate=5e-2, initial_const=1e-1, outer_steps=8)),
+    (cw_l0, dict(max_iterations=100, learning_rate=5e-2, outer_steps=10)),
 ])
 def test_carlini_wagner(attack, kw, trained_classifier, batch):
     x, y = batch

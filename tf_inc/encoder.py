@@ -1,0 +1,43 @@
+"""An encoder E trained so that G∘E is an autoencoder for a *fixed* generator G
+(paper §4.2.3 / Appendix A: the differentiable stand-in for INC's projection)."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+
+def build_encoder(image_shape, latent_dim: int) -> keras.Model:
+    inp = keras.Input(image_shape, name="image")
+    if image_shape[0] <= 32:
+        h = layers.Flatten()(inp)
+        h = layers.Dense(500, activation="softplus")(h)
+        h = layers.Dense(500, activation="softplus")(h)
+    else:
+        h = inp
+        for ch in (64, 128, 256):
+            h = layers.Conv2D(ch, 4, strides=2, padding="same", activation="elu")(h)
+        h = layers.Flatten()(h)
+    return keras.Model(inp, layers.Dense(latent_dim, name="z")(h), name="encoder")
+
+
+class _AutoEncoder(keras.Model):
+    def __init__(self, encoder, generator, **kw):
+        super().__init__(**kw)
+        self.encoder, self.generator = encoder, generator
+        self.generator.trainable = False
+
+    def call(self, x, training=False):
+        return self.generator(self.encoder(x, training=training), training=False)
+
+
+def train_encoder(generator, x_train: np.ndarray, epochs: int = 10, batch_size: int = 100,
+                  learning_rate: float = 1e-3, seed: int = 0, verbose: int = 0) -> keras.Model:
+    """Fit E minimising ||G(E(x)) − x||² over ``x_train`` with G frozen; returns E."""
+    keras.utils.set_random_seed(seed)
+    enc = build_encoder(x_train.shape[1:], generator.latent_dim)
+    ae = _AutoEncoder(enc, generator)
+    ae.compile(keras.optimizers.Adam(learning_rate), loss="mse")
+    ae.fit(x_train, x_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
+    generator.trainable = True
+    return enc
