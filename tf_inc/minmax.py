@@ -45,6 +45,7 @@ class MinMaxConfig:
     lambda_init: float = field(default=1.0, metadata={"help": "initial λ"})
     init_noise: float = field(default=0.05, metadata={"help": "z' = z + noise·σ at start (σ: prior std)"})
     early_stop: bool = field(default=False, metadata={"help": "stop once every slot has a valid differing pair"})
+    fix_first: bool = field(default=False, metadata={"help": "keep z fixed, search z' only (non-overpowered)"})
     log_every: int = field(default=50, metadata={"help": "record convergence every this many steps"})
 
     def eta2(self, image_dim: int) -> float:
@@ -132,6 +133,8 @@ class MinMaxAttack:
                 _, _, p1, p2, msd, div = self._terms(z, z2)
                 lagr = div - lam * (msd / b - 1.0)
             g = tape.gradient(lagr, [z, z2])       # per-slot objectives are independent
+            if cfg.fix_first:
+                g[0] = tf.zeros_like(g[0])
             g = tf.concat(g, 1)
             valid = msd < cfg.valid_msd
             better = tf.logical_and(valid, div > best_div)
@@ -205,3 +208,17 @@ def evaluate_pairs(classifier, x, x2) -> Dict[str, np.ndarray]:
     p = tf.nn.softmax(classifier(x, training=False)).numpy()
     p2 = tf.nn.softmax(classifier(x2, training=False)).numpy()
     return {"p": p, "p2": p2}
+
+
+def latent_space_attack(generator, classifier, x, config: MinMaxConfig = MinMaxConfig(),
+                        inversion=None, seed: int = 0) -> PairResult:
+    """The non-overpowered variant of the original code: z is fixed to the inversion
+    z*(x) of real inputs ``x`` and only z' is searched, so G(z') is a natural-looking
+    image close to the projection of a real one."""
+    from dataclasses import replace
+
+    from tf_inc.inversion import InversionConfig, project
+
+    res = project(generator, x, inversion or InversionConfig(), seed=seed)
+    cfg = replace(config, fix_first=True, init_noise=config.init_noise)
+    return MinMaxAttack(generator, classifier, cfg)(len(x), seed=seed, z_init=res.z)

@@ -1,6 +1,6 @@
 """One training entry per model: ``python -m tf_inc.train <model> [--flag value ...]``.
 
-Models: ``mnist-classifier``, ``vae``, ``celeba-classifier``, ``began``. Every
+Models: ``mnist-classifier``, ``vae``, ``celeba-classifier``, ``began``, ``robust-classifier``. Every
 flag is a field of the model's config dataclass (``--help`` lists them with the
 paper's defaults). Runs resume from their ``--run-dir`` after an interruption.
 """
@@ -17,6 +17,7 @@ def _entries():
         train_celeba_classifier,
         train_mnist_classifier,
     )
+    from tf_inc.robust import RobustTrainingConfig, train_robust_classifier
     from vae.model import VAEConfig
     from vae.train import train_vae
 
@@ -25,6 +26,7 @@ def _entries():
         "vae": (VAEConfig, train_vae),
         "celeba-classifier": (CelebAClassifierConfig, train_celeba_classifier),
         "began": (BEGANConfig, train_began),
+        "robust-classifier": (RobustTrainingConfig, train_robust_classifier),
     }
 
 

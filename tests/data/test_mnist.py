@@ -38,3 +38,15 @@ def test_tf_data_pipelines():
     xb, yb = next(iter(train))
     assert xb.shape == (32, 28, 28, 1) and yb.shape == (32,)
     assert sum(int(b[0].shape[0]) for b in test) == 64
+
+
+def test_cache_file_has_normal_permissions(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    monkeypatch.setenv("TF_INC_DATA", str(tmp_path))
+    mnist.load_mnist("test", 10)
+    mode = stat.S_IMODE(os.stat(tmp_path / "mnist.npz").st_mode)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert mode == 0o666 & ~mask

@@ -55,6 +55,9 @@ def _atomic_savez(path: Path, **arrays) -> None:
     try:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
