@@ -36,7 +36,7 @@ NAME = "bpda_attack"
 class BPDAConfig:
     """BPDA/EOT attack on Invert-and-Classify."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     n: int = field(default=100, metadata={"help": "number of test images"})
     seed: int = field(default=0, metadata={"help": "seed of INC's restarts at evaluation"})
     out: str = field(default="results", metadata={"help": "output directory"})

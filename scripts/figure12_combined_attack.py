@@ -33,7 +33,7 @@ NAME = "figure12_combined_attack"
 class Figure12Config:
     """Figure 12: FGSM through C∘G∘E and its (non-)transfer to INC."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     n: int = field(default=200, metadata={"help": "number of test images"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     out: str = field(default="results", metadata={"help": "output directory"})

@@ -36,7 +36,7 @@ NAME = "figure3_mnist_fgsm"
 class Figure3Config:
     """Figure 3 (MNIST, FGSM): classifier vs Invert-and-Classify accuracy."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist (the figure is MNIST-only)"})
+    dataset: str = field(default="mnist", metadata={"help": "the figure is MNIST-only", "choices": ["mnist"]})
     n: int = field(default=300, metadata={"help": "number of MNIST test images (10000 = all)"})
     seed: int = field(default=0, metadata={"help": "seed of the inversion restarts"})
     out: str = field(default="results", metadata={"help": "output directory"})

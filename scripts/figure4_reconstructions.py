@@ -31,7 +31,7 @@ NAME = "figure4_reconstructions"
 class Figure4Config:
     """Figure 4: reconstructions of clean and FGSM images with true-class confidences."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     n: int = field(default=10, metadata={"help": "images shown"})
     seed: int = field(default=0, metadata={"help": "seed of the inversion restarts"})
     out: str = field(default="results", metadata={"help": "output directory"})

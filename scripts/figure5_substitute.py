@@ -38,7 +38,7 @@ NAME = "figure5_substitute"
 class Figure5Config:
     """Figure 5: transferability of substitute-model attacks to INC."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     n: int = field(default=200, metadata={"help": "test images for the transfer evaluation"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     out: str = field(default="results", metadata={"help": "output directory"})

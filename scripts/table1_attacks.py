@@ -38,7 +38,7 @@ PAPER_CELEBA = {  # paper Table 1 (CelebA): no defence / INC
 class Table1Config:
     """Table 1: FGSM and CW attacks, no defence vs Invert-and-Classify."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     n: int = field(default=100, metadata={"help": "number of test images (CW on 2 CPU cores: ~1 min per 10)"})
     seed: int = field(default=0, metadata={"help": "seed of the inversion restarts"})
     out: str = field(default="results", metadata={"help": "output directory"})

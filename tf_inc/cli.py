@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
-from typing import Any, List, Optional, Sequence, Type, TypeVar
+from typing import Any, List, Optional, Sequence, Type, TypeVar  # noqa: F401
 
 T = TypeVar("T")
 
@@ -49,17 +49,12 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: Type) -> None:
             parser.add_argument(flag, type=_parse_bool, default=None, metavar="{true,false}", help=help_)
         else:
             conv = (lambda s, _tp=tp: None if s.lower() == "none" else _tp(s)) if optional else tp
-            parser.add_argument(flag, type=conv, default=None, help=help_)
+            parser.add_argument(flag, type=conv, default=None, help=help_, choices=f.metadata.get("choices"))
 
 
 def config_from_args(cls: Type[T], args: argparse.Namespace, **extra: Any) -> T:
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        v = getattr(args, f.name, None)
-        if v is not None:
-            kwargs[f.name] = type(getattr(cls, f.name, v))(v) if isinstance(v, list) and isinstance(getattr(cls, f.name, None), tuple) else v
+    kwargs = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if f.init and getattr(args, f.name, None) is not None}
     kwargs.update(extra)
     return cls(**kwargs)
 

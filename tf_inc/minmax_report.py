@@ -21,7 +21,7 @@ PAPER = {
 class MinMaxScriptConfig:
     """Common flags of the min-max scripts (paper values as defaults)."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     n: int = field(default=32, metadata={"help": "number of pairs (slots)"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     out: str = field(default="results", metadata={"help": "output directory"})

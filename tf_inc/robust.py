@@ -99,7 +99,7 @@ class RobustManifoldTrainer(keras.Model):
 class RobustTrainingConfig:
     """Robust manifold adversarial training (eq. 10), fine-tuning the standard classifier."""
 
-    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist or celeba", "choices": ["mnist", "celeba"]})
     epochs: int = field(default=2, metadata={"help": "rounds of `steps_per_epoch` steps"})
     steps_per_epoch: int = field(default=300, metadata={"help": "training steps per round"})
     batch_size: int = field(default=50, metadata={"help": "data batch size"})
@@ -171,10 +171,6 @@ def train_robust_classifier(cfg: RobustTrainingConfig = RobustTrainingConfig(), 
 def robust_classifier(dataset: str = "mnist"):
     """Load ``<dataset>_classifier_robust.keras`` or train it with the defaults."""
     from tf_inc import zoo
-    from tf_inc.paths import model_path
 
-    name = f"{dataset}_classifier_robust.keras"
-    if not model_path(name).exists():
-        print(f"[tf-inc] {model_path(name)} is missing: training it now (robust manifold defense)", flush=True)
-        train_robust_classifier(RobustTrainingConfig(dataset=dataset, run_dir=f"runs/{dataset}_classifier_robust"))
-    return zoo.load(name)
+    return zoo._get_or_train(f"{dataset}_classifier_robust.keras", lambda: train_robust_classifier(
+        RobustTrainingConfig(dataset=dataset, run_dir=f"runs/{dataset}_classifier_robust")))

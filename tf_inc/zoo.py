@@ -6,8 +6,6 @@ the script says so) instead of failing.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 
 from tf_inc.paths import model_path
@@ -25,50 +23,39 @@ def load(name: str, compile: bool = False):
     return keras.saving.load_model(path, compile=compile)
 
 
-def _announce(name: str) -> None:
-    print(f"[tf-inc] {model_path(name)} is missing: training it now with the paper's defaults "
-          "(this happens once)", flush=True)
+def _get_or_train(name: str, train) -> object:
+    """Load ``name`` from the models dir, first training it with ``train()`` if it is missing."""
+    if not model_path(name).exists():
+        print(f"[tf-inc] {model_path(name)} is missing: training it now with the paper's defaults "
+              "(this happens once)", flush=True)
+        train()
+    return load(name)
 
 
 def mnist_classifier():
-    name = "mnist_classifier.keras"
-    if not model_path(name).exists():
-        from tf_inc.train_classifier import MnistClassifierConfig, train_mnist_classifier
+    from tf_inc.train_classifier import MnistClassifierConfig, train_mnist_classifier
 
-        _announce(name)
-        train_mnist_classifier(MnistClassifierConfig(run_dir=str(Path("runs") / "mnist_classifier")), verbose=2)
-    return load(name)
+    return _get_or_train("mnist_classifier.keras", lambda: train_mnist_classifier(MnistClassifierConfig(), verbose=2))
 
 
 def mnist_vae():
-    name = "mnist_vae.keras"
-    if not model_path(name).exists():
-        from vae.model import VAEConfig
-        from vae.train import train_vae
+    from vae.model import VAEConfig
+    from vae.train import train_vae
 
-        _announce(name)
-        train_vae(VAEConfig(), verbose=2)
-    return load(name)
+    return _get_or_train("mnist_vae.keras", lambda: train_vae(VAEConfig(), verbose=2))
 
 
 def celeba_classifier():
-    name = "celeba_classifier.keras"
-    if not model_path(name).exists():
-        from tf_inc.train_classifier import CelebAClassifierConfig, train_celeba_classifier
+    from tf_inc.train_classifier import CelebAClassifierConfig, train_celeba_classifier
 
-        _announce(name)
-        train_celeba_classifier(CelebAClassifierConfig(), verbose=2)
-    return load(name)
+    return _get_or_train("celeba_classifier.keras",
+                         lambda: train_celeba_classifier(CelebAClassifierConfig(), verbose=2))
 
 
 def celeba_generator():
-    name = "celeba_generator.keras"
-    if not model_path(name).exists():
-        from began.train import BEGANConfig, train_began
+    from began.train import BEGANConfig, train_began
 
-        _announce(name)
-        train_began(BEGANConfig(), verbose=2)
-    return load(name)
+    return _get_or_train("celeba_generator.keras", lambda: train_began(BEGANConfig(), verbose=2))
 
 
 def dataset_models(dataset: str):

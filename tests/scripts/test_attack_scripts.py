@@ -80,3 +80,19 @@ def test_celeba_path_on_fixtures(tmp_path):
     assert rec["dataset"] == "celeba"
     assert rec["paper"]["fgsm_0.05/inc_acc"] == 0.82
     assert "clean/inc_acc" in rec["metrics"]
+
+
+def test_celeba_without_data_says_what_to_put_where(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.scripts.helpers import REPO
+
+    env = dict(os.environ, TF_INC_MODELS=str(tmp_path / "models"), TF_INC_CELEBA=str(tmp_path / "none"),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "scripts/table1_attacks.py", "--dataset", "celeba", "--out",
+                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "CelebA not found" in err and "list_attr_celeba.txt" in err and "img_align_celeba" in err
