@@ -32,7 +32,7 @@ demo: models
 	$(BIN)/python scripts/figure3_mnist_fgsm.py
 
 test: install
-	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra --durations=15 $(PYTEST_ARGS)
 
 test-fast: install
 	$(BIN)/python -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
