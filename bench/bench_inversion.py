@@ -13,7 +13,6 @@ Writes ``results/bench_inversion.json`` and prints a table. Compares, in one run
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -106,8 +105,6 @@ def time_tf1(G, x, steps, lr=0.1, momentum=0.9):
     weights = [w.numpy() for w in G.net.weights]
     graph = tf.Graph()
     with graph.as_default():
-        tf.compat.v1.disable_eager_execution() if False else None
-        net = tf.keras.models.clone_model(G.net) if False else None  # noqa: F841
         import keras
 
         g_net = keras.models.clone_model(G.net)
@@ -180,7 +177,6 @@ def convergence(quick: bool):
     # equal-accuracy comparison: paper-style (1000 steps, no early stop) vs tf-inc's defaults
     x_adv = fgsm(clf, x, y, 0.2).numpy()
     xs = np.concatenate([x, x_adv])
-    ys = np.concatenate([y, y])
     settings = {
         "baseline_1000_steps_R4": (InversionConfig(steps=1000, restarts=4, early_stop=False), None),
         "early_stop_R4": (InversionConfig(steps=1000, restarts=4, early_stop=True, patience=100), None),

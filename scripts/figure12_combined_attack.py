@@ -21,9 +21,9 @@ import numpy as np  # noqa: E402
 from tf_inc import zoo  # noqa: E402
 from tf_inc.attacks import fgsm_multi_eps  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
-from tf_inc.evaluation import dataset_bounds, load_eval_data, predict_labels  # noqa: E402
+from tf_inc.evaluation import dataset_bounds, inversion_config, load_eval_data, predict_labels  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
-from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
+from tf_inc.inversion import InvertAndClassify  # noqa: E402
 from tf_inc.plots import accuracy_curves  # noqa: E402
 
 NAME = "figure12_combined_attack"
@@ -66,7 +66,7 @@ def run(cfg: Figure12Config):
 
     x, y = load_eval_data(cfg.dataset, cfg.n)
     advs = [xa.numpy() for xa in fgsm_multi_eps(combined, x, y, cfg.eps, bounds)]
-    inv = InversionConfig.for_dataset(cfg.dataset, restarts=cfg.restarts, **({"steps": cfg.steps} if cfg.steps else {}))
+    inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, seed=cfg.seed)
     out = inc.predict(np.concatenate(advs), progress=True)
     n = len(x)

@@ -19,10 +19,10 @@ import numpy as np  # noqa: E402
 from tf_inc import zoo  # noqa: E402
 from tf_inc.attacks import fgsm  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
-from tf_inc.evaluation import (dataset_bounds, load_eval_data, reconstruction_figure,  # noqa: E402
-                               true_class_confidence)
+from tf_inc.evaluation import (dataset_bounds, inversion_config, load_eval_data,  # noqa: E402
+                               reconstruction_figure, true_class_confidence)
 from tf_inc.experiment import Timer, write_results  # noqa: E402
-from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
+from tf_inc.inversion import InvertAndClassify  # noqa: E402
 
 NAME = "figure4_reconstructions"
 
@@ -47,7 +47,7 @@ def run(cfg: Figure4Config):
     classifier, generator, _ = zoo.dataset_models(cfg.dataset)
     x, y = load_eval_data(cfg.dataset, cfg.n)
     x_adv = fgsm(classifier, x, y, eps, bounds).numpy()
-    inv = InversionConfig.for_dataset(cfg.dataset, restarts=cfg.restarts, **({"steps": cfg.steps} if cfg.steps else {}))
+    inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, seed=cfg.seed)
     res = inc.invert(np.concatenate([x, x_adv]))
     n = len(x)

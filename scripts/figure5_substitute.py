@@ -26,9 +26,9 @@ import tensorflow as tf  # noqa: E402
 from tf_inc import zoo  # noqa: E402
 from tf_inc.attacks import bim, fgsm, fgsm_multi_eps  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
-from tf_inc.evaluation import dataset_bounds, load_eval_data, predict_labels  # noqa: E402
+from tf_inc.evaluation import dataset_bounds, inversion_config, load_eval_data, predict_labels  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
-from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
+from tf_inc.inversion import InvertAndClassify  # noqa: E402
 from tf_inc.plots import accuracy_curves  # noqa: E402
 
 NAME = "figure5_substitute"
@@ -78,7 +78,7 @@ def run(cfg: Figure5Config):
     timer = Timer()
     bounds = dataset_bounds(cfg.dataset)
     classifier, generator, _ = zoo.dataset_models(cfg.dataset)
-    inv = InversionConfig.for_dataset(cfg.dataset, restarts=cfg.restarts, **({"steps": cfg.steps} if cfg.steps else {}))
+    inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, seed=cfg.seed)
 
     # --- the attacker's training set, labelled by querying the INC model

@@ -22,9 +22,9 @@ import numpy as np  # noqa: E402
 from tf_inc import zoo  # noqa: E402
 from tf_inc.attacks import cw_l0, cw_l2, cw_linf, fgsm_multi_eps  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
-from tf_inc.evaluation import dataset_bounds, load_eval_data, predict_labels  # noqa: E402
+from tf_inc.evaluation import dataset_bounds, inversion_config, load_eval_data, predict_labels  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
-from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
+from tf_inc.inversion import InvertAndClassify  # noqa: E402
 
 NAME = "table1_attacks"
 ATTACKS = ["clean", "fgsm_0.05", "fgsm_0.1", "fgsm_0.2", "cw_l2", "cw_l0", "cw_linf"]
@@ -73,8 +73,7 @@ def run(cfg: Table1Config):
     # cannot reach mid-grey within a few hundred iterations
     adv["cw_linf"] = cw_linf(classifier, x, y, **{**cw_kw, "learning_rate": cfg.cw_linf_learning_rate}).numpy()
 
-    inv = InversionConfig.for_dataset(cfg.dataset, restarts=cfg.restarts,
-                                      **({"steps": cfg.steps} if cfg.steps else {}))
+    inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, eta=cfg.eta, seed=cfg.seed)
     names = [k for k in ATTACKS if k in adv]
     print(f"[{NAME}] inverting {len(names)} x {len(x)} images ...", flush=True)

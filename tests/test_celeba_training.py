@@ -34,7 +34,6 @@ def test_celeba_classifier_trains_on_fixture(celeba_root, tmp_path):
 def test_began_trains_and_k_t_follows_the_equilibrium_update(celeba_root, tmp_path):
     import keras
 
-    from began.model import BEGAN
     from began.train import BEGANConfig, train_began
 
     cfg = BEGANConfig(z_dim=16, hidden=8, convs_per_block=1, batch_size=4, steps=40, steps_per_round=10,

@@ -1,5 +1,4 @@
 """The INC engine on a trained MNIST VAE (session fixtures)."""
-import math
 
 import keras
 import numpy as np

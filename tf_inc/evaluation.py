@@ -12,6 +12,13 @@ def dataset_bounds(dataset: str) -> Tuple[float, float]:
     return {"mnist": (0.0, 1.0), "celeba": (-1.0, 1.0)}[dataset]
 
 
+def inversion_config(dataset: str, steps: int = 0, restarts: int = 4):
+    """The dataset's paper defaults with the scripts' ``--steps`` (0 = default) and ``--restarts``."""
+    from tf_inc.inversion import InversionConfig
+
+    return InversionConfig.for_dataset(dataset, restarts=restarts, **({"steps": steps} if steps else {}))
+
+
 def load_eval_data(dataset: str, n: int, split: str = "test"):
     """``(x, y)`` numpy arrays of the first ``n`` evaluation images."""
     if dataset == "mnist":

@@ -27,10 +27,9 @@ identity through the projection, for adaptive attacks.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tf_inc.minmax import MinMaxAttack, MinMaxConfig, _divergence

@@ -2,7 +2,6 @@ import time
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.data.celeba_fixture import make_celeba
 from tf_inc.data import celeba

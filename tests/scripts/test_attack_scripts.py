@@ -1,5 +1,4 @@
 """Attack scripts end to end on the session's small MNIST models, and the CelebA path on fixtures."""
-import keras
 import numpy as np
 import pytest
 
