@@ -5,6 +5,7 @@ every (ε, image) pair, so a list of budgets costs one call.
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
@@ -14,6 +15,16 @@ from tf_inc.attacks.utils import (as_budget_list, clip_eta, loss_gradient, miscl
 
 
 def _iterate(model_fn, x, y, eps_rows, step_rows, nb_iter: int, norm: str, bounds, targeted: bool, x_init):
+    run = _compiled(model_fn, int(nb_iter), norm, (float(bounds[0]), float(bounds[1])), bool(targeted))
+    return run(x, y, eps_rows, step_rows, x_init)
+
+
+UNROLL_MAX = 64
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(model_fn, nb_iter: int, norm: str, bounds, targeted: bool):
+    """One traced loop per (model, settings), reused across calls and restarts."""
     lo, hi = bounds
 
     @tf.function(reduce_retracing=True)
@@ -24,10 +35,17 @@ def _iterate(model_fn, x, y, eps_rows, step_rows, nb_iter: int, norm: str, bound
             xa = tf.clip_by_value(x + clip_eta(xa - x, eps, norm), lo, hi)
             return i + 1, xa
 
+        if nb_iter <= UNROLL_MAX:
+            # short attacks are unrolled into the graph: on CPU the while-loop body keeps
+            # oneDNN from reusing its re-ordered convolution weights across iterations
+            xa = x_adv
+            for i in range(nb_iter):
+                _, xa = body(i, xa)
+            return xa
         _, xa = tf.while_loop(lambda i, _: i < nb_iter, body, (tf.constant(0), x_adv))
         return xa
 
-    return run(x, y, eps_rows, step_rows, x_init)
+    return run
 
 
 def projected_gradient_descent(
