@@ -85,9 +85,8 @@ def run(cfg: BPDAConfig):
     for i, k in enumerate(keys):
         metrics[k] = float((out["label"][i * n:(i + 1) * n] == y).mean())
         print(f"  {k:12s} INC accuracy {metrics[k] * 100:5.1f}%")
-    inc_acc = metrics
     paper = {"l2_0.005": 0.55} if cfg.dataset == "mnist" else {}
-    fig = accuracy_curves(cfg.linf, {"INC under BPDA-PGD (ℓ∞)": [inc_acc[f"linf_{e:g}"] for e in cfg.linf]},
+    fig = accuracy_curves(cfg.linf, {"INC under BPDA-PGD (ℓ∞)": [metrics[f"linf_{e:g}"] for e in cfg.linf]},
                           xlabel="ℓ∞ budget", title=f"BPDA attack on INC ({cfg.dataset}, n={n})")
     return write_results(NAME, out=cfg.out, paper_ref="Athalye et al. 2018 (Defense-GAN, l2=0.005: 55%)",
                          dataset=cfg.dataset, config=cfg, metrics=metrics, paper=paper,

@@ -26,7 +26,7 @@ from tf_inc.attacks import fgsm_multi_eps  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
 from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
-from tf_inc.evaluation import reconstruction_figure  # noqa: E402
+from tf_inc.evaluation import predict_labels, reconstruction_figure  # noqa: E402
 from tf_inc.plots import accuracy_curves  # noqa: E402
 
 NAME = "figure3_mnist_fgsm"
@@ -69,10 +69,7 @@ def run(cfg: Figure3Config):
         for k, xa in enumerate(fgsm_multi_eps(classifier, x[s:s + 500], y[s:s + 500], eps, BOUNDS)):
             advs[k].append(xa.numpy())
     advs = [np.concatenate(a) for a in advs]
-    predict = lambda xs: np.concatenate(  # noqa: E731
-        [classifier(xs[s:s + 1000], training=False).numpy() for s in range(0, len(xs), 1000)])
-    clf_logits = [predict(a) for a in advs]
-    clf_acc = [float((lg.argmax(1) == y).mean()) for lg in clf_logits]
+    clf_acc = [float((predict_labels(classifier, a) == y).mean()) for a in advs]
 
     # --- Invert-and-Classify on every (ε, image) in one batched projection
     inv_cfg = InversionConfig(steps=cfg.steps, restarts=cfg.restarts, learning_rate=cfg.learning_rate,

@@ -30,9 +30,9 @@ def _build_optimizers(model: keras.Model, optimizers: Dict[str, keras.optimizers
 
 
 class _JsonlLogger(keras.callbacks.Callback):
-    def __init__(self, path: Path, round_offset: int):
+    def __init__(self, path: Path):
         super().__init__()
-        self.path, self.round_offset = path, round_offset
+        self.path = path
 
     def on_epoch_end(self, epoch, logs=None):
         rec = {"round": epoch + 1, "time": time.time()}
@@ -109,7 +109,7 @@ def fit_resumable(
             validation_data=val_ds,
             verbose=verbose,
             shuffle=False,
-            callbacks=[_JsonlLogger(run_dir / "metrics.jsonl", 0), *extra_callbacks],
+            callbacks=[_JsonlLogger(run_dir / "metrics.jsonl"), *extra_callbacks],
         )
         logs = {k: float(v[-1]) for k, v in history.history.items()}
         with writer.as_default(step=r + 1):
