@@ -42,7 +42,7 @@ def run(cfg: Figure6Config):
     res_r = attack(generator, robust, cfg)
     metrics = {**metrics_for(res), **metrics_for(res_r, "robust/")}
     if cfg.inc_check:
-        metrics.update(inc_disagreement(generator, classifier, res, cfg.inc_steps, cfg.seed))
+        metrics.update(inc_disagreement(generator, classifier, res, cfg.dataset, cfg.inc_steps, cfg.seed))
     for k, v in metrics.items():
         print(f"  {k:28s} {v:.4f}")
     fig = pair_grid(res, dataset_bounds(cfg.dataset), evaluate_pairs(robust, res.x, res.x2),

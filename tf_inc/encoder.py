@@ -21,8 +21,11 @@ def build_encoder(image_shape, latent_dim: int) -> keras.Model:
     return keras.Model(inp, layers.Dense(latent_dim, name="z")(h), name="encoder")
 
 
-class _AutoEncoder(keras.Model):
+class GeneratorAutoencoder(keras.Model):
+    """x ↦ G(E(x)) with G frozen: only E is trained."""
+
     def __init__(self, encoder, generator, **kw):
+        kw.setdefault("name", "generator_autoencoder")
         super().__init__(**kw)
         self.encoder, self.generator = encoder, generator
         self.generator.trainable = False
@@ -36,7 +39,7 @@ def train_encoder(generator, x_train: np.ndarray, epochs: int = 10, batch_size: 
     """Fit E minimising ||G(E(x)) − x||² over ``x_train`` with G frozen; returns E."""
     keras.utils.set_random_seed(seed)
     enc = build_encoder(x_train.shape[1:], generator.latent_dim)
-    ae = _AutoEncoder(enc, generator)
+    ae = GeneratorAutoencoder(enc, generator)
     ae.compile(keras.optimizers.Adam(learning_rate), loss="mse")
     ae.fit(x_train, x_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
     generator.trainable = True

@@ -45,14 +45,19 @@ def attack(generator, classifier, cfg, budget: Optional[float] = None) -> PairRe
     return MinMaxAttack(generator, classifier, mm)(cfg.n, seed=cfg.seed)
 
 
-def inc_disagreement(generator, classifier, res: PairResult, steps: int, seed: int) -> Dict[str, float]:
-    """The paper's end-to-end check: how often INC classifies G(z) and G(z') differently."""
-    from tf_inc.inversion import InversionConfig, InvertAndClassify
+def inc_disagreement(generator, classifier, res: PairResult, dataset: str, steps: int, seed: int,
+                     restarts: int = 2) -> Dict[str, float]:
+    """The paper's end-to-end check: how often INC classifies G(z) and G(z') differently.
 
-    inc = InvertAndClassify(generator, classifier, InversionConfig(steps=steps, restarts=2,
-                                                                   learning_rate=0.1 if res.x.shape[-1] == 1 else 0.01),
-                            seed=seed)
-    lab = inc.predict(np.concatenate([res.x, res.x2]))["label"]
+    The pair images are clipped to the data range first: INC accepts only valid images,
+    and a generator without an output squashing (BEGAN) can step slightly outside it.
+    """
+    from tf_inc.evaluation import inversion_config
+    from tf_inc.inversion import InvertAndClassify
+
+    lo, hi = generator.bounds
+    inc = InvertAndClassify(generator, classifier, inversion_config(dataset, steps, restarts), seed=seed)
+    lab = inc.predict(np.clip(np.concatenate([res.x, res.x2]), lo, hi))["label"]
     n = len(res.x)
     v = res.valid
     dis = lab[:n] != lab[n:]
