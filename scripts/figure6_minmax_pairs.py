@@ -20,7 +20,7 @@ from tf_inc.cli import parse_config  # noqa: E402
 from tf_inc.evaluation import dataset_bounds  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
 from tf_inc.minmax import evaluate_pairs  # noqa: E402
-from tf_inc.minmax_report import PAPER, MinMaxScriptConfig, attack, inc_disagreement, metrics_for, pair_grid  # noqa: E402
+from tf_inc.minmax_report import PAPER, MinMaxScriptConfig, attack_metrics, inc_disagreement, pair_grid  # noqa: E402
 from tf_inc.robust import robust_classifier  # noqa: E402
 
 NAME = "figure6_minmax_pairs"
@@ -37,10 +37,9 @@ def run(cfg: Figure6Config):
     robust = robust_classifier(cfg.dataset)
     print(f"[{NAME}] min-max attack on the standard classifier ({cfg.n} pairs, {cfg.iterations} steps) ...",
           flush=True)
-    res = attack(generator, classifier, cfg)
+    res, metrics = attack_metrics(generator, classifier, cfg)
     print(f"[{NAME}] min-max attack on the robust classifier ...", flush=True)
-    res_r = attack(generator, robust, cfg)
-    metrics = {**metrics_for(res), **metrics_for(res_r, "robust/")}
+    metrics.update(attack_metrics(generator, robust, cfg, "robust/")[1])
     if cfg.inc_check:
         metrics.update(inc_disagreement(generator, classifier, res, cfg.dataset, cfg.inc_steps, cfg.seed))
     for k, v in metrics.items():

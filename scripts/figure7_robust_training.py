@@ -20,7 +20,7 @@ from tf_inc import zoo  # noqa: E402
 from tf_inc.cli import parse_config  # noqa: E402
 from tf_inc.evaluation import accuracy, load_eval_data  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
-from tf_inc.minmax_report import PAPER, MinMaxScriptConfig, attack, metrics_for  # noqa: E402
+from tf_inc.minmax_report import PAPER, MinMaxScriptConfig, attack_metrics  # noqa: E402
 from tf_inc.paths import model_path  # noqa: E402
 from tf_inc.robust import RobustTrainingConfig, train_robust_classifier  # noqa: E402
 
@@ -54,8 +54,8 @@ def run(cfg: Figure7Config):
     x, y = load_eval_data(cfg.dataset, cfg.n_test)
     metrics = {"clean_acc": accuracy(classifier, x, y), "robust/clean_acc": accuracy(robust, x, y)}
     print(f"[{NAME}] min-max attack on both classifiers ({cfg.iterations} steps) ...", flush=True)
-    metrics.update(metrics_for(attack(generator, classifier, cfg)))
-    metrics.update(metrics_for(attack(generator, robust, cfg), "robust/"))
+    metrics.update(attack_metrics(generator, classifier, cfg)[1])
+    metrics.update(attack_metrics(generator, robust, cfg, "robust/")[1])
     for k, v in metrics.items():
         print(f"  {k:28s} {v:.4f}")
 

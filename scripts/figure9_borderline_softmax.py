@@ -37,6 +37,12 @@ def run(cfg: Figure9Config):
     res = attack(generator, classifier, cfg)
     rob = evaluate_pairs(robust, res.x, res.x2)
     metrics = {**metrics_for(res), **pair_metrics(rob["p"], rob["p2"], res.valid, "old_pairs_on_robust/")}
+    for d in cfg.also_divergences:     # the same for pairs found with the other divergences
+        if d != cfg.divergence:
+            other = attack(generator, classifier, cfg, divergence=d)
+            o = evaluate_pairs(robust, other.x, other.x2)
+            metrics.update({**metrics_for(other, f"{d}/"),
+                            **pair_metrics(o["p"], o["p2"], other.valid, f"{d}/old_pairs_on_robust/")})
     for k, v in metrics.items():
         print(f"  {k:34s} {v:.4f}")
     show = np.where(res.valid & (res.p.argmax(1) != res.p2.argmax(1)))[0][:4]

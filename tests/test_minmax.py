@@ -12,13 +12,39 @@ def test_budget_convention():
 
 
 def test_pair_metrics_by_hand():
-    p = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])
-    q = np.array([[0.1, 0.9], [0.5, 0.5], [0.3, 0.7]])
-    m = pair_metrics(p, q, np.array([True, True, False]))
-    assert m["valid_frac"] == pytest.approx(2 / 3)
-    assert m["differ_frac"] == pytest.approx(0.5)
-    assert m["mean_kl"] == pytest.approx((0.8 * np.log(9) + 0.0) / 2, rel=1e-5)
+    p = np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.4, 0.35, 0.25]])
+    q = np.array([[0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.3, 0.7, 0.0], [0.35, 0.4, 0.25]])
+    m = pair_metrics(p, q, np.array([True, True, False, True]))
+    assert m["valid_frac"] == pytest.approx(3 / 4)
+    assert m["differ_frac"] == pytest.approx(2 / 3)              # pairs 0 and 3 flip
+    assert m["confident_differ_frac"] == pytest.approx(1 / 3)    # pair 3 flips between uncertain outputs
+    assert m["mean_kl"] == pytest.approx((0.8 * np.log(9) + 0.0 + 0.05 * np.log(8 / 7)) / 3, rel=1e-5)
     assert kl(p, p).max() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_trainer_cycles_the_attack_divergences(trained_classifier, trained_vae):
+    """With several attack divergences, refresh r uses divergence r mod len (same start points)."""
+    import tensorflow as tf
+
+    from tf_inc.robust import RobustManifoldTrainer
+
+    mm = MinMaxConfig()
+    trainer = RobustManifoldTrainer(trained_classifier, trained_vae.decoder, mm, attack_steps=20, n_pairs=4,
+                                    every_k=2, attack_divergences=["sym_ce", "l2"])
+    got = {}
+    for step in (0, 2, 4):
+        trainer.step_counter.assign(step)
+        got[step] = trainer._pairs().numpy()
+    for step, div in ((0, "sym_ce"), (2, "l2"), (4, "sym_ce")):
+        trainer.step_counter.assign(step)
+        seed = tf.stack([tf.constant(step, tf.int32), 7])
+        z0 = tf.random.stateless_normal([4, 20], seed, stddev=trainer.attack.prior_std)
+        z20 = z0 + mm.init_noise * trainer.attack.prior_std * tf.random.stateless_normal([4, 20], seed + 1)
+        att = MinMaxAttack(trained_vae.decoder, trained_classifier, MinMaxConfig(divergence=div))
+        bz, bz2, _, _ = att._run(z0, z20, tf.constant(20))
+        want = trained_vae.decoder(tf.concat([bz, bz2], 0)).numpy()
+        np.testing.assert_allclose(got[step], want, atol=1e-5)
+    assert not np.allclose(got[0], got[2], atol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -75,15 +75,24 @@ def kl(p, q, eps: float = 1e-12):
     return (p * (np.log(p) - np.log(q))).sum(-1)
 
 
-def pair_metrics(p, p2, valid, prefix: str = "") -> Dict[str, float]:
-    """The paper's numbers: % valid, mean KL(p‖p') over valid pairs, % of valid pairs classified differently."""
+def pair_metrics(p, p2, valid, prefix: str = "", confident: float = 0.5) -> Dict[str, float]:
+    """The paper's numbers: % valid, mean KL(p‖p') over valid pairs, % of valid pairs
+    classified differently; plus the mean ‖p − p'‖₂ and ``confident_differ_frac``: valid
+    pairs classified differently with both confidences ≥ ``confident`` (a flip between
+    two near-uniform outputs is an uncertain classifier rather than a confident error)."""
     v = np.asarray(valid, bool)
     differ = p.argmax(1) != p2.argmax(1)
+    sure = np.minimum(p.max(1), p2.max(1)) >= confident
+
+    def over_valid(a):
+        return float(a[v].mean()) if v.any() else float("nan")
+
     return {
         prefix + "valid_frac": float(v.mean()),
-        prefix + "mean_kl": float(kl(p[v], p2[v]).mean()) if v.any() else float("nan"),
-        prefix + "differ_frac": float(differ[v].mean()) if v.any() else float("nan"),
-        prefix + "mean_output_l2": float(np.linalg.norm(p[v] - p2[v], axis=1).mean()) if v.any() else float("nan"),
+        prefix + "mean_kl": over_valid(kl(p, p2)),
+        prefix + "differ_frac": over_valid(differ),
+        prefix + "confident_differ_frac": over_valid(differ & sure),
+        prefix + "mean_output_l2": over_valid(np.linalg.norm(p - p2, axis=1)),
     }
 
 

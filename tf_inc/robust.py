@@ -12,8 +12,9 @@ and ``metrics.jsonl`` (the two loss components are Figure 7).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import List, Sequence
 
 import keras
 import tensorflow as tf
@@ -27,11 +28,15 @@ class RobustManifoldTrainer(keras.Model):
 
     def __init__(self, classifier, generator, minmax: MinMaxConfig, attack_steps: int = 500,
                  n_pairs: int = 32, mu: float = 2.0, every_k: int = 1, train_divergence: str = "sym_kl",
-                 **kwargs):
+                 attack_divergences: Sequence[str] = (), **kwargs):
         super().__init__(**kwargs)
         self.train_divergence = train_divergence
         self.classifier, self.generator = classifier, generator
-        self.attack = MinMaxAttack(generator, classifier, minmax)
+        # one compiled attack per divergence; successive refreshes cycle through them
+        # (default: only the attack config's own divergence)
+        divs = list(attack_divergences) or [minmax.divergence]
+        self.attacks = [MinMaxAttack(generator, classifier, replace(minmax, divergence=d)) for d in divs]
+        self.attack = self.attacks[0]
         self.attack_steps, self.n_pairs, self.mu, self.every_k = attack_steps, n_pairs, mu, every_k
         self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
                                             name="adv_step")
@@ -51,7 +56,12 @@ class RobustManifoldTrainer(keras.Model):
         z0 = tf.random.stateless_normal([self.n_pairs, k], seed, stddev=self.attack.prior_std)
         z20 = z0 + self.attack.config.init_noise * self.attack.prior_std * tf.random.stateless_normal(
             [self.n_pairs, k], seed + 1)
-        bz, bz2, _, _ = self.attack._run(z0, z20, tf.constant(self.attack_steps))
+        steps = tf.constant(self.attack_steps)
+        if len(self.attacks) == 1:
+            bz, bz2, _, _ = self.attack._run(z0, z20, steps)
+        else:
+            which = tf.cast((self.step_counter // self.every_k) % len(self.attacks), tf.int32)
+            bz, bz2 = tf.switch_case(which, [lambda a=a: a._run(z0, z20, steps)[:2] for a in self.attacks])
         imgs = self.generator(tf.concat([bz, bz2], 0), training=False)
         return tf.stop_gradient(imgs)
 
@@ -111,6 +121,8 @@ class RobustTrainingConfig:
     train_divergence: str = field(default="sym_kl", metadata={
         "help": "adversarial loss: sym_kl (default; keeps gradients where softmaxes saturate), "
                 "l2 (paper eq. 10) or sym_ce (original code)"})
+    attack_divergences: List[str] = field(default_factory=lambda: ["sym_ce"], metadata={
+        "help": "divergence(s) the training attack maximises; several are cycled over successive refreshes"})
     budget_msd: float = field(default=2e-4, metadata={"help": "per-pixel η²/D of the min-max attack"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     run_dir: str = field(default="runs/robust_classifier", metadata={"help": "checkpoints, logs, TensorBoard"})
@@ -131,7 +143,8 @@ def train_robust_classifier(cfg: RobustTrainingConfig = RobustTrainingConfig(), 
     robust.set_weights(classifier.get_weights())
     trainer = RobustManifoldTrainer(robust, generator, MinMaxConfig(budget_msd=cfg.budget_msd),
                                     attack_steps=cfg.attack_steps, n_pairs=cfg.n_pairs, mu=cfg.mu,
-                                    every_k=cfg.every_k, train_divergence=cfg.train_divergence)
+                                    every_k=cfg.every_k, train_divergence=cfg.train_divergence,
+                                    attack_divergences=cfg.attack_divergences)
     trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     n_train = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
     x_tr, y_tr = load_eval_data(cfg.dataset, min(n_train, 60000), split="train")
