@@ -11,6 +11,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -31,11 +32,15 @@ NAME = "figure7_robust_training"
 class Figure7Config(MinMaxScriptConfig):
     """Figure 7: robust manifold training curves and its effect."""
 
-    train_epochs: int = field(default=2, metadata={"help": "training rounds"})
-    train_steps_per_epoch: int = field(default=300, metadata={"help": "steps per round"})
-    attack_steps: int = field(default=100, metadata={"help": "min-max steps per adversarial batch (paper 500)"})
-    every_k: int = field(default=5, metadata={"help": "adversarial batch every k steps"})
-    mu: float = field(default=2.0, metadata={"help": "adversarial loss weight"})
+    train_epochs: int = field(default=RobustTrainingConfig.epochs, metadata={"help": "training rounds"})
+    train_steps_per_epoch: int = field(default=RobustTrainingConfig.steps_per_epoch,
+                                       metadata={"help": "steps per round"})
+    attack_steps: int = field(default=RobustTrainingConfig.attack_steps,
+                              metadata={"help": "min-max steps per adversarial batch (paper 500)"})
+    every_k: int = field(default=RobustTrainingConfig.every_k, metadata={"help": "adversarial batch every k steps"})
+    mu: float = field(default=RobustTrainingConfig.mu, metadata={"help": "adversarial loss weight"})
+    attack_divergences: List[str] = field(default_factory=lambda: list(RobustTrainingConfig().attack_divergences),
+                                          metadata={"help": "divergences of the training attack (cycled)"})
     run_dir: str = field(default="", metadata={"help": "training run dir (default runs/<dataset>_classifier_robust)"})
     n_test: int = field(default=10000, metadata={"help": "test images for clean accuracy"})
 
@@ -46,7 +51,8 @@ def run(cfg: Figure7Config):
     run_dir = Path(cfg.run_dir or f"runs/{cfg.dataset}_classifier_robust")
     rcfg = RobustTrainingConfig(dataset=cfg.dataset, epochs=cfg.train_epochs,
                                 steps_per_epoch=cfg.train_steps_per_epoch, attack_steps=cfg.attack_steps,
-                                every_k=cfg.every_k, mu=cfg.mu, budget_msd=cfg.budget_msd, seed=cfg.seed,
+                                every_k=cfg.every_k, mu=cfg.mu, attack_divergences=cfg.attack_divergences,
+                                budget_msd=cfg.budget_msd, seed=cfg.seed,
                                 run_dir=str(run_dir))
     robust, _ = train_robust_classifier(rcfg, verbose=2)   # resumes / finishes instantly when done
     steps = [json.loads(l) for l in (run_dir / "steps.jsonl").read_text().splitlines()] \
