@@ -44,3 +44,13 @@ def test_train_entry_lists_models(capsys):
     for m in ("mnist-classifier", "vae", "celeba-classifier", "began", "robust-classifier"):
         assert m in out
     assert main(["nonsense"]) == 2
+
+
+def test_choices_apply_to_list_flags_too():
+    @dataclass
+    class WithChoices:
+        kinds: List[str] = field(default_factory=lambda: ["a"], metadata={"choices": ["a", "b"]})
+
+    assert parse_config(WithChoices, ["--kinds", "b", "a"]).kinds == ["b", "a"]
+    with pytest.raises(SystemExit):
+        parse_config(WithChoices, ["--kinds", "a", "c"])

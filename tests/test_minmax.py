@@ -11,6 +11,11 @@ def test_budget_convention():
     assert cfg.eta2(784) == pytest.approx(0.1568)
 
 
+def test_unknown_divergence_is_refused_up_front():
+    with pytest.raises(ValueError, match="divergence must be one of"):
+        MinMaxAttack(None, None, MinMaxConfig(divergence="kl"))
+
+
 def test_pair_metrics_by_hand():
     p = np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.4, 0.35, 0.25]])
     q = np.array([[0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.3, 0.7, 0.0], [0.35, 0.4, 0.25]])

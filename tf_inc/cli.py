@@ -44,7 +44,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: Type) -> None:
         origin = typing.get_origin(tp)
         if origin in (list, tuple, List, Sequence):
             (elem,) = typing.get_args(tp)[:1] or (str,)
-            parser.add_argument(flag, type=elem, nargs="+", default=None, help=help_)
+            parser.add_argument(flag, type=elem, nargs="+", default=None, help=help_,
+                                choices=f.metadata.get("choices"))
         elif tp is bool:
             parser.add_argument(flag, type=_parse_bool, default=None, metavar="{true,false}", help=help_)
         else:

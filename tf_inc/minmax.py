@@ -96,6 +96,15 @@ def pair_metrics(p, p2, valid, prefix: str = "", confident: float = 0.5) -> Dict
     }
 
 
+DIVERGENCES = ("sym_ce", "l2", "sym_kl")
+
+
+def check_divergence(kind: str) -> str:
+    if kind not in DIVERGENCES:
+        raise ValueError(f"divergence must be one of {', '.join(DIVERGENCES)}, got {kind!r}")
+    return kind
+
+
 def _divergence(p1, p2, kind: str):
     if kind == "sym_ce":
         lp1 = tf.math.log(tf.clip_by_value(p1, 1e-12, 1.0))
@@ -114,6 +123,7 @@ class MinMaxAttack:
     """Compiled min-max search for one generator and classifier (classifier outputs logits)."""
 
     def __init__(self, generator, classifier, config: MinMaxConfig = MinMaxConfig()):
+        check_divergence(config.divergence)
         self.generator, self.classifier, self.config = generator, classifier, config
         self.prior_std = float(getattr(generator, "prior_std", 1.0))
         self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from tf_inc.minmax import MinMaxAttack, MinMaxConfig, PairResult, pair_metrics
+from tf_inc.minmax import DIVERGENCES, MinMaxAttack, MinMaxConfig, PairResult, pair_metrics
 
 # paper §4.3, CelebA
 PAPER = {
@@ -29,9 +29,11 @@ class MinMaxScriptConfig:
     budget_msd: float = field(default=2e-4, metadata={"help": "per-pixel η²/D (paper: 2e-4)"})
     valid_msd: float = field(default=5e-4, metadata={"help": "validity threshold (paper: 0.0005)"})
     divergence: str = field(default="l2", metadata={
-        "help": "the attack's divergence for the main metrics: l2 (paper eq. 9), sym_ce (original code) or sym_kl"})
+        "help": "the attack's divergence for the main metrics: l2 (paper eq. 9), sym_ce (original code) or sym_kl",
+        "choices": list(DIVERGENCES)})
     also_divergences: List[str] = field(default_factory=lambda: ["sym_ce"], metadata={
-        "help": "further attacks, reported under '<divergence>/' keys (default: the original code's sym_ce)"})
+        "help": "further attacks, reported under '<divergence>/' keys (default: the original code's sym_ce)",
+        "choices": list(DIVERGENCES)})
     inc_check: bool = field(default=True, metadata={"help": "feed the pairs through INC as the paper does"})
     inc_steps: int = field(default=500, metadata={"help": "INC steps for the end-to-end check"})
 

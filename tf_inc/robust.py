@@ -19,7 +19,7 @@ from typing import List, Sequence
 import keras
 import tensorflow as tf
 
-from tf_inc.minmax import MinMaxAttack, MinMaxConfig, _divergence
+from tf_inc.minmax import MinMaxAttack, MinMaxConfig, _divergence, check_divergence
 
 
 @keras.saving.register_keras_serializable(package="tf_inc")
@@ -30,7 +30,7 @@ class RobustManifoldTrainer(keras.Model):
                  n_pairs: int = 32, mu: float = 2.0, every_k: int = 1, train_divergence: str = "sym_kl",
                  attack_divergences: Sequence[str] = (), **kwargs):
         super().__init__(**kwargs)
-        self.train_divergence = train_divergence
+        self.train_divergence = check_divergence(train_divergence)
         self.classifier, self.generator = classifier, generator
         # one compiled attack per divergence; successive refreshes cycle through them
         # (default: only the attack config's own divergence)
@@ -121,9 +121,10 @@ class RobustTrainingConfig:
     every_k: int = field(default=5, metadata={"help": "refresh pairs / use the adversarial term every k steps"})
     train_divergence: str = field(default="sym_kl", metadata={
         "help": "adversarial loss: sym_kl (default; keeps gradients where softmaxes saturate), "
-                "l2 (paper eq. 10) or sym_ce (original code)"})
+                "l2 (paper eq. 10) or sym_ce (original code)", "choices": ["sym_ce", "l2", "sym_kl"]})
     attack_divergences: List[str] = field(default_factory=lambda: ["sym_ce"], metadata={
-        "help": "divergence(s) the training attack maximises; several are cycled over successive refreshes"})
+        "help": "divergence(s) the training attack maximises; several are cycled over successive refreshes",
+        "choices": ["sym_ce", "l2", "sym_kl"]})
     budget_msd: float = field(default=2e-4, metadata={"help": "per-pixel η²/D of the min-max attack"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     run_dir: str = field(default="runs/robust_classifier", metadata={"help": "checkpoints, logs, TensorBoard"})
