@@ -70,10 +70,11 @@ def run(cfg: Figure12Config):
     inc = InvertAndClassify(generator, classifier, inv, seed=cfg.seed)
     out = inc.predict(np.concatenate(advs), progress=True)
     n = len(x)
-    ae_acc = [float((predict_labels(combined, a) == y).mean()) for a in advs]
+    recons = [generator(encode(a)).numpy() for a in advs]          # G(E(x_adv)), classified by C∘G∘E
+    ae_acc = [float((predict_labels(classifier, r) == y).mean()) for r in recons]
     clf_acc = [float((predict_labels(classifier, a) == y).mean()) for a in advs]
     inc_acc = [float((out["label"][k * n:(k + 1) * n] == y).mean()) for k in range(len(advs))]
-    ae_l2 = [float(np.linalg.norm((generator(encode(a)).numpy() - a).reshape(n, -1), axis=1).mean()) for a in advs]
+    ae_l2 = [float(np.linalg.norm((r - a).reshape(n, -1), axis=1).mean()) for r, a in zip(recons, advs)]
     inc_l2 = [float(out["result"].l2[k * n:(k + 1) * n].mean()) for k in range(len(advs))]
     for e, a, b in zip(cfg.eps, ae_acc, inc_acc):
         print(f"  eps={e:<5} C∘G∘E {a * 100:5.1f}%   INC {b * 100:5.1f}%")

@@ -98,7 +98,8 @@ def run(cfg: Figure5Config):
     # --- transfer evaluation on test images both models get right
     x, y = load_eval_data(cfg.dataset, cfg.n)
     inc_clean = inc.predict(x)["label"]
-    keep = (predict_labels(substitute, x) == y) & (inc_clean == y)
+    sub_clean = predict_labels(substitute, x)
+    keep = (sub_clean == y) & (inc_clean == y)
     x, y = x[keep], y[keep]
     print(f"[{NAME}] {len(x)} of {cfg.n} test images are classified correctly by both models", flush=True)
     advs = {}
@@ -109,8 +110,7 @@ def run(cfg: Figure5Config):
     keys = list(advs)
     out = inc.predict(np.concatenate([advs[k] for k in keys]), progress=True)
     n = len(x)
-    metrics = {"n_evaluated": n, "substitute_agreement_with_inc": float(
-        (predict_labels(substitute, load_eval_data(cfg.dataset, cfg.n)[0]) == inc_clean).mean())}
+    metrics = {"n_evaluated": n, "substitute_agreement_with_inc": float((sub_clean == inc_clean).mean())}
     for i, k in enumerate(keys):
         metrics[f"{k}/transfer_rate"] = float((out["label"][i * n:(i + 1) * n] != y).mean())
         metrics[f"{k}/substitute_success"] = float((predict_labels(substitute, advs[k]) != y).mean())

@@ -23,7 +23,7 @@ from tf_inc.evaluation import accuracy, load_eval_data  # noqa: E402
 from tf_inc.experiment import Timer, write_results  # noqa: E402
 from tf_inc.minmax_report import PAPER, MinMaxScriptConfig, attack_metrics  # noqa: E402
 from tf_inc.paths import model_path  # noqa: E402
-from tf_inc.robust import RobustTrainingConfig, train_robust_classifier  # noqa: E402
+from tf_inc.robust import RobustTrainingConfig, robust_run_dir, train_robust_classifier  # noqa: E402
 
 NAME = "figure7_robust_training"
 
@@ -48,7 +48,7 @@ class Figure7Config(MinMaxScriptConfig):
 def run(cfg: Figure7Config):
     timer = Timer()
     classifier, generator, _ = zoo.dataset_models(cfg.dataset)
-    run_dir = Path(cfg.run_dir or f"runs/{cfg.dataset}_classifier_robust")
+    run_dir = Path(cfg.run_dir or robust_run_dir(cfg.dataset))
     rcfg = RobustTrainingConfig(dataset=cfg.dataset, epochs=cfg.train_epochs,
                                 steps_per_epoch=cfg.train_steps_per_epoch, attack_steps=cfg.attack_steps,
                                 every_k=cfg.every_k, mu=cfg.mu, attack_divergences=cfg.attack_divergences,

@@ -75,6 +75,12 @@ def kl(p, q, eps: float = 1e-12):
     return (p * (np.log(p) - np.log(q))).sum(-1)
 
 
+def mean_over_valid(a, valid) -> float:
+    """Mean of ``a`` over the valid pairs (NaN when there are none)."""
+    v = np.asarray(valid, bool)
+    return float(np.asarray(a)[v].mean()) if v.any() else float("nan")
+
+
 def pair_metrics(p, p2, valid, prefix: str = "", confident: float = 0.5) -> Dict[str, float]:
     """The paper's numbers: % valid, mean KL(p‖p') over valid pairs, % of valid pairs
     classified differently; plus the mean ‖p − p'‖₂ and ``confident_differ_frac``: valid
@@ -83,17 +89,19 @@ def pair_metrics(p, p2, valid, prefix: str = "", confident: float = 0.5) -> Dict
     v = np.asarray(valid, bool)
     differ = p.argmax(1) != p2.argmax(1)
     sure = np.minimum(p.max(1), p2.max(1)) >= confident
-
-    def over_valid(a):
-        return float(a[v].mean()) if v.any() else float("nan")
-
     return {
         prefix + "valid_frac": float(v.mean()),
-        prefix + "mean_kl": over_valid(kl(p, p2)),
-        prefix + "differ_frac": over_valid(differ),
-        prefix + "confident_differ_frac": over_valid(differ & sure),
-        prefix + "mean_output_l2": over_valid(np.linalg.norm(p - p2, axis=1)),
+        prefix + "mean_kl": mean_over_valid(kl(p, p2), v),
+        prefix + "differ_frac": mean_over_valid(differ, v),
+        prefix + "confident_differ_frac": mean_over_valid(differ & sure, v),
+        prefix + "mean_output_l2": mean_over_valid(np.linalg.norm(p - p2, axis=1), v),
     }
+
+
+def mean_squared_difference(a, b):
+    """Per-pair ``||a − b||² / D``: the one distance convention of this module."""
+    n = tf.shape(a)[0]
+    return tf.reduce_mean(tf.square(tf.reshape(a - b, [n, -1])), axis=1)
 
 
 DIVERGENCES = ("sym_ce", "l2", "sym_kl")
@@ -106,17 +114,13 @@ def check_divergence(kind: str) -> str:
 
 
 def _divergence(p1, p2, kind: str):
-    if kind == "sym_ce":
-        lp1 = tf.math.log(tf.clip_by_value(p1, 1e-12, 1.0))
-        lp2 = tf.math.log(tf.clip_by_value(p2, 1e-12, 1.0))
-        return -tf.reduce_sum(p1 * lp2 + p2 * lp1, axis=1)
-    if kind == "l2":
+    if check_divergence(kind) == "l2":
         return tf.reduce_sum(tf.square(p1 - p2), axis=1)
-    if kind == "sym_kl":
-        lp1 = tf.math.log(tf.clip_by_value(p1, 1e-12, 1.0))
-        lp2 = tf.math.log(tf.clip_by_value(p2, 1e-12, 1.0))
-        return tf.reduce_sum((p1 - p2) * (lp1 - lp2), axis=1)
-    raise ValueError(f"divergence must be 'sym_ce', 'sym_kl' or 'l2', got {kind!r}")
+    lp1 = tf.math.log(tf.clip_by_value(p1, 1e-12, 1.0))
+    lp2 = tf.math.log(tf.clip_by_value(p2, 1e-12, 1.0))
+    if kind == "sym_ce":
+        return -tf.reduce_sum(p1 * lp2 + p2 * lp1, axis=1)
+    return tf.reduce_sum((p1 - p2) * (lp1 - lp2), axis=1)      # sym_kl
 
 
 class MinMaxAttack:
@@ -136,8 +140,7 @@ class MinMaxAttack:
         probs = tf.nn.softmax(self.classifier(imgs, training=False))
         x1, x2 = imgs[:n], imgs[n:]
         p1, p2 = probs[:n], probs[n:]
-        msd = tf.reduce_mean(tf.square(tf.reshape(x1 - x2, [n, -1])), axis=1)
-        return x1, x2, p1, p2, msd, _divergence(p1, p2, cfg.divergence)
+        return x1, x2, p1, p2, mean_squared_difference(x1, x2), _divergence(p1, p2, cfg.divergence)
 
     def _run_impl(self, z0, z20, iterations):
         cfg = self.config
@@ -201,16 +204,20 @@ class MinMaxAttack:
         bz2 = tf.where(has[:, None], bz2, z2)
         return bz, bz2, i, hist
 
+    def start(self, n_pairs: int, seed_z, seed_noise, z_init=None):
+        """Start points: z from the prior (or ``z_init``), z' = z + init_noise·σ·N(0, I)
+        (stateless seeds, so this works inside a compiled training step too)."""
+        std = self.prior_std
+        z0 = (tf.random.stateless_normal([n_pairs, self.latent_dim], seed_z, stddev=std) if z_init is None
+              else tf.constant(z_init, tf.float32))
+        return z0, z0 + self.config.init_noise * std * tf.random.stateless_normal(tf.shape(z0), seed_noise)
+
     def __call__(self, n_pairs: int, seed: int = 0, iterations: Optional[int] = None,
                  z_init: Optional[np.ndarray] = None) -> PairResult:
         """Search ``n_pairs`` pairs; ``z_init`` fixes the starting z (else drawn from the prior)."""
         cfg = self.config
         iters = cfg.iterations if iterations is None else int(iterations)
-        if z_init is None:
-            z0 = tf.random.stateless_normal((n_pairs, self.latent_dim), (seed, 0), stddev=self.prior_std)
-        else:
-            z0 = tf.constant(z_init, tf.float32)
-        z20 = z0 + cfg.init_noise * self.prior_std * tf.random.stateless_normal(tf.shape(z0), (seed, 1))
+        z0, z20 = self.start(n_pairs, (seed, 0), (seed, 1), z_init)
         bz, bz2, steps, hist = self._run(z0, z20, tf.constant(iters))
         x1, x2, p1, p2, msd, div = self._terms(bz, bz2)
         logged = np.arange(len(hist[0].numpy())) * cfg.log_every
@@ -239,5 +246,5 @@ def latent_space_attack(generator, classifier, x, config: MinMaxConfig = MinMaxC
     from tf_inc.inversion import InversionConfig, project
 
     res = project(generator, x, inversion or InversionConfig(), seed=seed)
-    cfg = replace(config, fix_first=True, init_noise=config.init_noise)
+    cfg = replace(config, fix_first=True)
     return MinMaxAttack(generator, classifier, cfg)(len(x), seed=seed, z_init=res.z)

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from tf_inc.minmax import DIVERGENCES, MinMaxAttack, MinMaxConfig, PairResult, pair_metrics
+from tf_inc.minmax import DIVERGENCES, MinMaxAttack, MinMaxConfig, PairResult, mean_over_valid, pair_metrics
 
 # paper §4.3, CelebA
 PAPER = {
@@ -82,9 +82,7 @@ def inc_disagreement(generator, classifier, res: PairResult, dataset: str, steps
     inc = InvertAndClassify(generator, classifier, inversion_config(dataset, steps, restarts), seed=seed)
     lab = inc.predict(np.clip(np.concatenate([res.x, res.x2]), lo, hi))["label"]
     n = len(res.x)
-    v = res.valid
-    dis = lab[:n] != lab[n:]
-    return {"inc_disagree_frac": float(dis[v].mean()) if v.any() else float("nan")}
+    return {"inc_disagree_frac": mean_over_valid(lab[:n] != lab[n:], res.valid)}
 
 
 def pair_grid(res: PairResult, bounds, other_p: Optional[Dict[str, np.ndarray]] = None, k: int = 8,

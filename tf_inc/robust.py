@@ -19,7 +19,18 @@ from typing import List, Sequence
 import keras
 import tensorflow as tf
 
-from tf_inc.minmax import MinMaxAttack, MinMaxConfig, _divergence, check_divergence
+from tf_inc.minmax import (DIVERGENCES, MinMaxAttack, MinMaxConfig, _divergence, check_divergence,
+                           mean_squared_difference)
+
+
+def _ce_and_accuracy(logits, y):
+    ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    return ce, tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32))
+
+
+def robust_run_dir(dataset: str) -> str:
+    """Where the default robust training of ``dataset`` keeps its checkpoints and logs."""
+    return f"runs/{dataset}_classifier_robust"
 
 
 @keras.saving.register_keras_serializable(package="tf_inc")
@@ -51,11 +62,8 @@ class RobustManifoldTrainer(keras.Model):
         return self.classifier(x, training=training)
 
     def _pairs(self):
-        k = self.attack.latent_dim
         seed = tf.stack([tf.cast(self.step_counter, tf.int32), 7])
-        z0 = tf.random.stateless_normal([self.n_pairs, k], seed, stddev=self.attack.prior_std)
-        z20 = z0 + self.attack.config.init_noise * self.attack.prior_std * tf.random.stateless_normal(
-            [self.n_pairs, k], seed + 1)
+        z0, z20 = self.attack.start(self.n_pairs, seed, seed + 1)
         steps = tf.constant(self.attack_steps)
         if len(self.attacks) == 1:
             bz, bz2, _, _ = self.attack._run(z0, z20, steps)
@@ -71,11 +79,11 @@ class RobustManifoldTrainer(keras.Model):
         imgs = tf.cond(use_adv, self._pairs,
                        lambda: tf.zeros([2 * self.n_pairs] + list(self.generator.image_shape)))
         n = self.n_pairs
-        msd = tf.reduce_mean(tf.square(tf.reshape(imgs[:n] - imgs[n:], [n, -1])), axis=1)
+        msd = mean_squared_difference(imgs[:n], imgs[n:])
         valid = tf.cast(tf.logical_and(msd < self.attack.config.valid_msd, use_adv), tf.float32)
         with tf.GradientTape() as tape:
             logits = self.classifier(x, training=True)
-            ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            ce, acc = _ce_and_accuracy(logits, y)
             probs = tf.nn.softmax(self.classifier(imgs, training=True))
             div = _divergence(probs[:n], probs[n:], self.train_divergence)
             adv = tf.reduce_sum(div * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
@@ -83,7 +91,6 @@ class RobustManifoldTrainer(keras.Model):
         vars_ = self.classifier.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, vars_), vars_))
         self.step_counter.assign_add(1)
-        acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32))
         for k, v in (("loss", loss), ("ce", ce), ("acc", acc)):
             self.trackers[k].update_state(v)
         # adversarial components are averaged only over steps that computed pairs
@@ -97,10 +104,9 @@ class RobustManifoldTrainer(keras.Model):
 
     def test_step(self, data):
         x, y = data
-        logits = self.classifier(x, training=False)
-        ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        ce, acc = _ce_and_accuracy(self.classifier(x, training=False), y)
         self.trackers["ce"].update_state(ce)
-        self.trackers["acc"].update_state(tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), y), tf.float32)))
+        self.trackers["acc"].update_state(acc)
         return {k: self.trackers[k].result() for k in ("ce", "acc")}
 
 
@@ -121,10 +127,10 @@ class RobustTrainingConfig:
     every_k: int = field(default=5, metadata={"help": "refresh pairs / use the adversarial term every k steps"})
     train_divergence: str = field(default="sym_kl", metadata={
         "help": "adversarial loss: sym_kl (default; keeps gradients where softmaxes saturate), "
-                "l2 (paper eq. 10) or sym_ce (original code)", "choices": ["sym_ce", "l2", "sym_kl"]})
+                "l2 (paper eq. 10) or sym_ce (original code)", "choices": list(DIVERGENCES)})
     attack_divergences: List[str] = field(default_factory=lambda: ["sym_ce"], metadata={
         "help": "divergence(s) the training attack maximises; several are cycled over successive refreshes",
-        "choices": ["sym_ce", "l2", "sym_kl"]})
+        "choices": list(DIVERGENCES)})
     budget_msd: float = field(default=2e-4, metadata={"help": "per-pixel η²/D of the min-max attack"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     run_dir: str = field(default="runs/robust_classifier", metadata={"help": "checkpoints, logs, TensorBoard"})
@@ -172,7 +178,7 @@ def train_robust_classifier(cfg: RobustTrainingConfig = RobustTrainingConfig(), 
 
     t0 = time.time()
     fit_resumable(trainer, make_ds, extra_callbacks=[StepLog()], rounds=cfg.epochs, steps_per_round=cfg.steps_per_epoch,
-                  run_dir=Path(cfg.run_dir), val_ds=tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(500),
+                  run_dir=run_dir, val_ds=tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(500),
                   optimizers={"optimizer": trainer.optimizer},
                   optimizer_variables={"optimizer": robust.trainable_variables}, verbose=verbose)
     acc = float((robust.predict(x_te, verbose=0).argmax(1) == y_te).mean())
@@ -187,4 +193,4 @@ def robust_classifier(dataset: str = "mnist"):
     from tf_inc import zoo
 
     return zoo._get_or_train(f"{dataset}_classifier_robust.keras", lambda: train_robust_classifier(
-        RobustTrainingConfig(dataset=dataset, run_dir=f"runs/{dataset}_classifier_robust")))
+        RobustTrainingConfig(dataset=dataset, run_dir=robust_run_dir(dataset))))
