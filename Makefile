@@ -38,7 +38,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
 
 export: models
-	$(BIN)/python -m tf_inc.export --out exported
+	$(BIN)/python -m tf_inc.serving --out exported
 
 bench: install
 	$(BIN)/python bench/bench_inversion.py

@@ -1,6 +1,6 @@
 """Train BEGAN on the first 160 000 CelebA images (paper §4.1).
 
-``python -m began.train [--steps 500000 ...]`` or ``python -m tf_inc.train began``.
+``python -m began.train [--steps 500000 ...]`` or ``python -m tf_inc.training began``.
 Writes ``celeba_began.keras`` (the whole BEGAN) and ``celeba_generator.keras``.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import keras
 from tf_inc.cli import parse_config
 from tf_inc.io import save_keras_model
 from tf_inc.paths import model_path
-from tf_inc.training import fit_resumable
+from tf_inc.training.loop import fit_resumable
 
 
 @dataclass

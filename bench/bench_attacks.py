@@ -9,19 +9,17 @@ Writes ``results/bench_attacks.json``.
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tf_inc.attacks import fgsm, pgd  # noqa: E402
-from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear  # noqa: E402
-from tf_inc.io import atomic_write_json  # noqa: E402
-from tf_inc.models import celeba_classifier  # noqa: E402
+from tf_inc.attacks import fgsm, pgd
+from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear
+from tf_inc.io import atomic_write_json
+from tf_inc.models import celeba_classifier
 
 EPS, STEP, ITERS, BATCH = 0.05, 0.01, 20, 64
 

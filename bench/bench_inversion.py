@@ -5,7 +5,7 @@
 
 Writes ``results/bench_inversion.json`` and prints a table. Compares, in one run:
 
-* ``tf-inc``: :class:`tf_inc.inversion.Projector` (one tf.function while-loop, per-row Adam);
+* ``tf-inc``: :class:`tf_inc.manifold.inversion.Projector` (one tf.function while-loop, per-row Adam);
 * ``eager``: the GradientTape loop a typical TF2 user writes (``tf.Variable`` + Keras Adam);
 * ``tf1``: a graph-mode port of the original TF1 ``invert`` (``tf.compat.v1`` while_loop,
   Momentum optimizer, run in a ``Session``).
@@ -13,17 +13,16 @@ Writes ``results/bench_inversion.json`` and prints a table. Compares, in one run
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from tf_inc.inversion import InversionConfig, InvertAndClassify, Projector  # noqa: E402
-from tf_inc.io import atomic_write_json  # noqa: E402
+from tf_inc.defences.inc import InvertAndClassify
+from tf_inc.manifold.inversion import InversionConfig, Projector
+from tf_inc.io import atomic_write_json
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -156,7 +155,7 @@ def throughput_table(quick: bool):
 
 def convergence(quick: bool):
     """Steps each image needs to reach within 1 % of its 5000-step error, and INC accuracy vs steps."""
-    from tf_inc import zoo
+    from tf_inc.experiments import zoo
     from tf_inc.attacks import fgsm
     from tf_inc.data.mnist import load_mnist
 

@@ -1,127 +1,14 @@
 """Figure 3: accuracy of the classifier and of Invert-and-Classify under FGSM.
 
-Untargeted FGSM (paper eq. 8) against the unprotected classifier, for
-ε ∈ {0, .05, .1, .15, .2, .25, .3}; INC classifies the projection of the
-same adversarial images onto the VAE decoder's range. Also draws the Fig. 4
-style reconstruction grid (x, G(z*), x_adv, G(z*_adv) with the classifier's
-confidence in the true class).
+The experiment itself is :mod:`tf_inc.experiments.figure3_mnist_fgsm`; this script parses its
+config (``--help`` lists every flag with the paper's default) and prints where
+the figure and the result JSON went.
 
     python scripts/figure3_mnist_fgsm.py                 # a few hundred test images
     python scripts/figure3_mnist_fgsm.py --n 10000        # the whole test set
 """
-from __future__ import annotations
-
-import math
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import List
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-
-from tf_inc import zoo  # noqa: E402
-from tf_inc.attacks import fgsm_multi_eps  # noqa: E402
-from tf_inc.cli import parse_config  # noqa: E402
-from tf_inc.experiment import Timer, write_results  # noqa: E402
-from tf_inc.inversion import InversionConfig, InvertAndClassify  # noqa: E402
-from tf_inc.evaluation import predict_labels, reconstruction_figure  # noqa: E402
-from tf_inc.plots import accuracy_curves  # noqa: E402
-
-NAME = "figure3_mnist_fgsm"
-
-
-@dataclass
-class Figure3Config:
-    """Figure 3 (MNIST, FGSM): classifier vs Invert-and-Classify accuracy."""
-
-    dataset: str = field(default="mnist", metadata={"help": "the figure is MNIST-only", "choices": ["mnist"]})
-    n: int = field(default=300, metadata={"help": "number of MNIST test images (10000 = all)"})
-    seed: int = field(default=0, metadata={"help": "seed of the inversion restarts"})
-    out: str = field(default="results", metadata={"help": "output directory"})
-    eps: List[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
-                             metadata={"help": "FGSM ℓ∞ budgets"})
-    steps: int = field(default=1000, metadata={"help": "inversion Adam steps (paper ~1000)"})
-    restarts: int = field(default=4, metadata={"help": "random restarts per image"})
-    learning_rate: float = field(default=0.1, metadata={"help": "inversion Adam lr (paper 0.1)"})
-    prior_weight: float = field(default=0.0, metadata={"help": "weight of the ||z||² prior term"})
-    early_stop: bool = field(default=True, metadata={"help": "per-image early stopping"})
-    patience: int = field(default=100, metadata={"help": "early-stopping patience (steps)"})
-    eta: float = field(default=math.inf, metadata={"help": "rejection threshold on ||G(z*)-x|| (inf = none)"})
-    recon_eps: float = field(default=0.2, metadata={"help": "ε of the reconstruction grid"})
-    recon_images: int = field(default=8, metadata={"help": "columns of the reconstruction grid"})
-
-
-def run(cfg: Figure3Config):
-    if cfg.dataset != "mnist":
-        raise SystemExit("figure3_mnist_fgsm is defined on MNIST only (use table1_attacks for CelebA)")
-    from tf_inc.data.mnist import BOUNDS, load_mnist
-
-    timer = Timer()
-    classifier, generator, _ = zoo.dataset_models("mnist")
-    x, y = load_mnist("test", cfg.n)
-    eps = [float(e) for e in cfg.eps]
-
-    # --- attack the unprotected classifier (batched, one gradient for all ε)
-    advs = [[] for _ in eps]
-    for s in range(0, len(x), 500):
-        for k, xa in enumerate(fgsm_multi_eps(classifier, x[s:s + 500], y[s:s + 500], eps, BOUNDS)):
-            advs[k].append(xa.numpy())
-    advs = [np.concatenate(a) for a in advs]
-    clf_acc = [float((predict_labels(classifier, a) == y).mean()) for a in advs]
-
-    # --- Invert-and-Classify on every (ε, image) in one batched projection
-    inv_cfg = InversionConfig(steps=cfg.steps, restarts=cfg.restarts, learning_rate=cfg.learning_rate,
-                              prior_weight=cfg.prior_weight, early_stop=cfg.early_stop,
-                              patience=cfg.patience)
-    inc = InvertAndClassify(generator, classifier, inv_cfg, eta=cfg.eta, seed=cfg.seed)
-    print(f"[{NAME}] inverting {len(eps)} x {len(x)} images ({cfg.restarts} restarts, "
-          f"<= {cfg.steps} steps) ...", flush=True)
-    out = inc.predict(np.concatenate(advs), progress=True)
-    n = len(x)
-    inc_acc, inc_acc_reject, reject_rate, recon_l2, mean_steps = [], [], [], [], []
-    for k in range(len(eps)):
-        sl = slice(k * n, (k + 1) * n)
-        correct = out["label"][sl] == y
-        rejected = out["rejected"][sl]
-        inc_acc.append(float(correct.mean()))
-        inc_acc_reject.append(float((correct & ~rejected).mean()))
-        reject_rate.append(float(rejected.mean()))
-        recon_l2.append(float(out["result"].l2[sl].mean()))
-        mean_steps.append(float(out["result"].steps[sl].mean()))
-    for e, a, b in zip(eps, clf_acc, inc_acc):
-        print(f"  eps={e:<5} classifier {a * 100:5.1f}%   INC {b * 100:5.1f}%")
-
-    metrics = {
-        "eps": eps,
-        "classifier_acc": clf_acc,
-        "inc_acc": inc_acc,
-        "inc_acc_with_rejection": inc_acc_reject,
-        "inc_reject_rate": reject_rate,
-        "inc_recon_l2": recon_l2,
-        "inc_mean_steps": mean_steps,
-        "inc_total_steps": out["result"].total_steps,
-    }
-    fig = accuracy_curves(eps, {"no defence": clf_acc, "Invert-and-Classify": inc_acc},
-                          xlabel="FGSM ε (ℓ∞)", title=f"MNIST, FGSM (n={n})")
-
-    # --- Fig. 4-style reconstructions
-    k_rec = int(np.argmin([abs(e - cfg.recon_eps) for e in eps]))
-    m = min(cfg.recon_images, n)
-    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m]).x_hat
-    adv_rec = out["result"].x_hat[k_rec * n: k_rec * n + m]
-    recon_fig = reconstruction_figure(classifier, x[:m], clean_rec, advs[k_rec][:m], adv_rec, y[:m],
-                                      eps[k_rec], BOUNDS)
-    return write_results(
-        NAME, out=cfg.out, paper_ref="Figure 3", dataset="mnist", config=cfg, metrics=metrics,
-        paper={}, runtime_s=timer.elapsed, figures={"": fig, "_reconstructions": recon_fig},
-    )
-
-
-def main(argv=None):
-    run(parse_config(Figure3Config, argv))
-
+from tf_inc.cli import run_script
+from tf_inc.experiments.figure3_mnist_fgsm import Figure3Config, run
 
 if __name__ == "__main__":
-    main()
+    run_script(Figure3Config, run)

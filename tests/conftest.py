@@ -6,14 +6,12 @@ points to a session temp dir before anything is imported.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,7 +36,7 @@ def mnist_test():
 @pytest.fixture(scope="session")
 def trained_classifier(tmp_path_factory, isolated_models_dir):
     """Deep-MNIST classifier, 2 epochs on 12k images (~98 % test accuracy)."""
-    from tf_inc.train_classifier import MnistClassifierConfig, train_mnist_classifier
+    from tf_inc.training.classifier import MnistClassifierConfig, train_mnist_classifier
 
     d = tmp_path_factory.mktemp("clf_run")
     cfg = MnistClassifierConfig(epochs=2, n_train=12000, run_dir=str(d / "run"),
@@ -69,3 +67,12 @@ def correct_digits(trained_classifier, mnist_test):
     pred = trained_classifier.predict(x, verbose=0).argmax(1)
     idx = np.where(pred == y)[0][:64]
     return x[idx], y[idx]
+
+
+@pytest.fixture(scope="session")
+def pairs(trained_classifier, trained_vae):
+    """24 min-max pairs (eq. 9, 300 steps) against the small classifier."""
+    from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig
+
+    att = MinMaxAttack(trained_vae.decoder, trained_classifier, MinMaxConfig(iterations=300, log_every=25))
+    return att(24, seed=0)

@@ -37,7 +37,7 @@ def test_bad_value_is_a_clear_error(capsys):
 
 
 def test_train_entry_lists_models(capsys):
-    from tf_inc.train import main
+    from tf_inc.training.cli import main
 
     assert main(["--help"]) == 0
     out = capsys.readouterr().out

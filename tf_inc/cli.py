@@ -64,3 +64,13 @@ def parse_config(cls: Type[T], argv: Optional[Sequence[str]] = None, description
     parser = argparse.ArgumentParser(description=description or (cls.__doc__ or "").strip().split("\n")[0])
     add_dataclass_arguments(parser, cls)
     return config_from_args(cls, parser.parse_args(argv))
+
+
+def run_script(cls: Type[T], run, argv: Optional[Sequence[str]] = None):
+    """What every ``scripts/<name>.py`` does: parse ``cls`` from the command line, call
+    ``run(config)`` (which returns the paths it wrote) and print where they went."""
+    from tf_inc.experiments.results import print_outputs
+
+    paths = run(parse_config(cls, argv))
+    print_outputs(paths)
+    return paths

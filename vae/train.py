@@ -1,6 +1,6 @@
 """Train the MNIST VAE until its test ELBO stops improving.
 
-``python -m vae.train [--epochs 150 --patience 8 ...]`` or ``python -m tf_inc.train vae``.
+``python -m vae.train [--epochs 150 --patience 8 ...]`` or ``python -m tf_inc.training vae``.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import tensorflow as tf
 from tf_inc.cli import parse_config
 from tf_inc.io import save_keras_model
 from tf_inc.paths import model_path
-from tf_inc.training import fit_resumable
+from tf_inc.training.loop import fit_resumable
 from vae.model import VAE, VAEConfig
 
 

@@ -116,7 +116,8 @@ def test_cw_l2_confidence_margin(trained_classifier, batch):
 
 
 def test_attacks_run_on_inc_through_bpda(trained_classifier, trained_vae, batch):
-    from tf_inc.inversion import InversionConfig, InvertAndClassify
+    from tf_inc.defences.inc import InvertAndClassify
+    from tf_inc.manifold.inversion import InversionConfig
 
     x, y = batch
     x, y = x[:8], y[:8]

@@ -4,13 +4,21 @@
 * :func:`bim` — Basic Iterative Method as the paper writes it (20 steps)
 * :func:`pgd` — PGD ℓ∞ / ℓ2 with random start and restarts
 * :func:`cw_l2`, :func:`cw_linf`, :func:`cw_l0` — Carlini–Wagner
+* :mod:`~tf_inc.attacks.substitute` — black-box substitute training (Figure 5)
+* :mod:`~tf_inc.attacks.combined` — the attack through an encoder, C∘G∘E (Figure 12)
+* :class:`EOT` — expectation over a randomised model's draws (wrapper)
 
-Shared helpers live in :mod:`tf_inc.attacks.utils`; every attack clips to the
-``bounds`` of the dataset ((0, 1) MNIST, (-1, 1) CelebA). Iterative attacks
-accept a list of ε and return a list. To attack Invert-and-Classify, pass
-``inc.bpda_logits`` (BPDA through the projection).
+Every attack checks its input when it starts (:func:`tf_inc.attacks.utils.prepare`):
+the bounds come from the model (``model.bounds``, INC's generator) unless passed
+explicitly, and a wrong shape, dtype, range, NaN/Inf, empty batch, bad label or
+negative budget raises :class:`tf_inc.errors.InputError`. Iterative attacks accept
+a list of ε and return a list. To attack Invert-and-Classify adaptively pass
+``inc.bpda_logits`` (BPDA through the projection), or an :class:`EOT` of several.
 """
 from tf_inc.attacks.carlini_wagner import cw_l0, cw_l2, cw_linf  # noqa: F401
+from tf_inc.attacks.combined import CombinedModel, combined_model  # noqa: F401
+from tf_inc.attacks.eot import EOT  # noqa: F401
 from tf_inc.attacks.fgsm import fgsm, fgsm_multi_eps  # noqa: F401
 from tf_inc.attacks.pgd import basic_iterative_method, bim, pgd, projected_gradient_descent  # noqa: F401
+from tf_inc.attacks.substitute import jacobian_augment, train_substitute  # noqa: F401
 from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear, random_init  # noqa: F401

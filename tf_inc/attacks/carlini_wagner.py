@@ -1,6 +1,6 @@
 """Carlini–Wagner ℓ2, ℓ∞ and ℓ0 attacks (Carlini & Wagner, S&P 2017), batched.
 
-All three share one in-graph optimiser (:func:`_cw_optimize`): Adam in tanh space
+All three share one in-graph optimiser (:func:`_cw_optimize`, built on :mod:`tf_inc.optim`): Adam in tanh space
 ``x' = lo + (tanh(w) + 1)/2 · (hi − lo)`` on
 
     distance(x', x) + c · f(x'),   f = max(Z_y − max_{i≠y} Z_i, −κ)   (untargeted)
@@ -15,12 +15,15 @@ Examples the attack cannot fool are returned unchanged.
 from __future__ import annotations
 
 import functools
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tf_inc.attacks.utils import prepare
+from tf_inc.bounds import check_budget, check_count
+from tf_inc.errors import InputError
+from tf_inc.optim import adam_update, keep_best
 
 _BIG = 1e10
 
@@ -87,39 +90,38 @@ def _compiled(model_fn, distance, confidence, targeted, iters, lr, bounds, rank)
                 tape.watch(w)
                 loss, score, success, xa = losses(w)
             g = tape.gradient(loss, w)             # per-example losses are independent
-            improve = tf.logical_and(success, score < best_score)
-            best_score = tf.where(improve, score, best_score)
-            best_adv = tf.where(_bcast(improve, x), xa, best_adv)
-            t = tf.cast(i + 1, tf.float32)
-            m = 0.9 * m + 0.1 * g
-            v = 0.999 * v + 0.001 * tf.square(g)
-            w = w - lr * (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-            return i + 1, w, m, v, best_score, best_adv
+            best_score, (best_adv,), _ = keep_best(score, best_score, [xa], [best_adv], eligible=success)
+            step, m, v = adam_update(g, m, v, tf.cast(i + 1, tf.float32), lr, form="kingma")
+            return i + 1, w - step, m, v, best_score, best_adv
 
         n = tf.shape(x)[0]
         init = (tf.constant(0), w0, tf.zeros_like(w0), tf.zeros_like(w0),
                 tf.fill([n], tf.constant(np.inf, tf.float32)), x)
         _, w, _, _, best_score, best_adv = tf.while_loop(lambda i, *_: i < iters, body, init)
         _, score, success, xa = losses(w)      # the final iterate too
-        improve = tf.logical_and(success, score < best_score)
-        best_score = tf.where(improve, score, best_score)
-        best_adv = tf.where(_bcast(improve, x), xa, best_adv)
+        best_score, (best_adv,), _ = keep_best(score, best_score, [xa], [best_adv], eligible=success)
         return best_score, best_adv, tf.math.is_finite(best_score)
 
     return run
 
 
-def _setup(model_fn, x, y, bounds):
-    x, y = prepare(x, y)
+def _setup(model_fn, x, y, bounds, confidence, **counts):
+    x, y, bounds = prepare(model_fn, x, y, bounds)
+    check_budget(confidence, "confidence", allow_list=False)
+    for name, value in counts.items():
+        check_count(value, name, 0 if name == "binary_search_steps" else 1)
     n_classes = int(model_fn(x[:1]).shape[-1])
-    return x, tf.one_hot(y, n_classes), int(x.shape[0])
+    if int(tf.reduce_max(y)) >= n_classes:
+        raise InputError(f"y: labels must lie in [0, {n_classes - 1}], got {int(tf.reduce_max(y))}")
+    return x, tf.one_hot(y, n_classes), int(x.shape[0]), bounds
 
 
 def carlini_wagner_l2(model_fn, x, y, *, targeted: bool = False, confidence: float = 0.0,
-                      bounds: Tuple[float, float] = (0.0, 1.0), binary_search_steps: int = 6,
+                      bounds: Optional[Tuple[float, float]] = None, binary_search_steps: int = 6,
                       max_iterations: int = 1000, learning_rate: float = 1e-2, initial_const: float = 1e-2):
     """CW-ℓ2 with a per-example binary search over c. Paper setting: ``confidence=5`` (κ)."""
-    x, onehot, n = _setup(model_fn, x, y, bounds)
+    x, onehot, n, bounds = _setup(model_fn, x, y, bounds, confidence, binary_search_steps=binary_search_steps,
+                                  max_iterations=max_iterations)
     lo, hi = bounds
     w0 = _to_w(x, lo, hi)
     ones = tf.ones_like(x)
@@ -142,11 +144,12 @@ def carlini_wagner_l2(model_fn, x, y, *, targeted: bool = False, confidence: flo
 
 
 def carlini_wagner_linf(model_fn, x, y, *, targeted: bool = False, confidence: float = 0.0,
-                        bounds: Tuple[float, float] = (0.0, 1.0), max_iterations: int = 500,
+                        bounds: Optional[Tuple[float, float]] = None, max_iterations: int = 500,
                         learning_rate: float = 1e-2, initial_const: float = 1e-2, largest_const: float = 20.0,
                         tau_decrease: float = 0.9, outer_steps: int = 25):
     """CW-ℓ∞: shrink τ while the attack succeeds, doubling c when it does not."""
-    x, onehot, n = _setup(model_fn, x, y, bounds)
+    x, onehot, n, bounds = _setup(model_fn, x, y, bounds, confidence, max_iterations=max_iterations,
+                                  outer_steps=outer_steps)
     lo, hi = bounds
     ones = tf.ones_like(x)
     tau = np.full(n, float(hi - lo), np.float32)
@@ -176,12 +179,13 @@ def carlini_wagner_linf(model_fn, x, y, *, targeted: bool = False, confidence: f
 
 
 def carlini_wagner_l0(model_fn, x, y, *, targeted: bool = False, confidence: float = 0.0,
-                      bounds: Tuple[float, float] = (0.0, 1.0), max_iterations: int = 300,
+                      bounds: Optional[Tuple[float, float]] = None, max_iterations: int = 300,
                       learning_rate: float = 1e-2, const: float = 10.0, prune_fraction: float = 0.3,
                       outer_steps: int = 20):
     """CW-ℓ0: repeatedly solve an ℓ2 attack on the allowed pixels, then freeze the pixels that
     matter least (smallest |∇f · δ|), until the attack fails; returns the sparsest success."""
-    x, onehot, n = _setup(model_fn, x, y, bounds)
+    x, onehot, n, bounds = _setup(model_fn, x, y, bounds, confidence, max_iterations=max_iterations,
+                                  outer_steps=outer_steps)
     lo, hi = bounds
     w0 = _to_w(x, lo, hi)
     pix_shape = [n] + list(x.shape[1:-1]) + [1]

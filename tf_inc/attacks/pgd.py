@@ -10,6 +10,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
+from tf_inc.bounds import check_budget, check_count
 from tf_inc.attacks.utils import (as_budget_list, clip_eta, loss_gradient, misclassified, optimize_linear,
                                   per_example, prepare, random_init, split_budgets, tile_for_budgets)
 
@@ -56,7 +57,7 @@ def projected_gradient_descent(
     eps_iter: Optional[float] = None,
     nb_iter: int = 40,
     norm: str = "inf",
-    bounds: Tuple[float, float] = (0.0, 1.0),
+    bounds: Optional[Tuple[float, float]] = None,
     rand_init: bool = True,
     restarts: int = 1,
     targeted: bool = False,
@@ -66,9 +67,13 @@ def projected_gradient_descent(
 
     With ``restarts > 1`` each example keeps the restart that fools the model
     (or, failing that, has the largest loss). ``eps`` may be a list: the result
-    is then a list aligned with it.
+    is then a list aligned with it. ``bounds`` default to the ones the model carries.
     """
-    x, y = prepare(x, y)
+    x, y, bounds = prepare(model_fn, x, y, bounds, eps=eps, norm=norm)
+    check_count(nb_iter, "nb_iter", 1)
+    check_count(restarts, "restarts", 1)
+    if eps_iter is not None:
+        check_budget(eps_iter, "eps_iter")
     budgets, single = as_budget_list(eps)
     n = int(x.shape[0])
     x_rep, y_rep, eps_rows = tile_for_budgets(x, y, budgets)
@@ -98,12 +103,15 @@ def projected_gradient_descent(
 
 
 def basic_iterative_method(model_fn, x, y, eps, nb_iter: int = 20, eps_iter: Optional[float] = None,
-                           bounds=(0.0, 1.0), targeted: bool = False):
+                           bounds=None, targeted: bool = False):
     """BIM as the paper writes it (§4.4.1): 20 steps ``x ← Π_{x0,ε}(x + α·sign ∇L)``, no random start.
 
     The paper's displayed step is α = 2ε; ``eps_iter`` overrides it (Kurakin et al. used 1/255).
     """
-    x, y = prepare(x, y)
+    x, y, bounds = prepare(model_fn, x, y, bounds, eps=eps)
+    check_count(nb_iter, "nb_iter", 1)
+    if eps_iter is not None:
+        check_budget(eps_iter, "eps_iter")
     budgets, single = as_budget_list(eps)
     n = int(x.shape[0])
     x_rep, y_rep, eps_rows = tile_for_budgets(x, y, budgets)

@@ -1,7 +1,8 @@
 """Helpers shared by the attacks: gradients, steepest-ascent steps, norm-ball projection,
 random starts and per-example ε handling.
 
-Every attack takes ``model_fn: images -> logits`` and keeps its iterations inside a
+Every attack takes ``model_fn: images -> logits`` and checks its input with
+:func:`prepare` when it starts (bounds come from the model unless passed); it keeps its iterations inside a
 ``tf.function`` while-loop; ε may be a scalar or a per-example tensor, which is how
 one call evaluates a whole list of budgets (the batch is tiled once per ε).
 """
@@ -12,7 +13,11 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from tf_inc.bounds import check_attack_inputs
+from tf_inc.errors import InputError
+
 Bounds = Tuple[float, float]
+NORMS = ("inf", "2")
 
 
 def loss_gradient(model_fn, x, y, targeted: bool = False):
@@ -28,7 +33,7 @@ def loss_gradient(model_fn, x, y, targeted: bool = False):
         loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
     g = tape.gradient(loss, x)
     if g is None:
-        raise ValueError("model_fn(x) does not depend differentiably on x (gradient is None); "
+        raise InputError("model_fn(x) does not depend differentiably on x (gradient is None); "
                          "for Invert-and-Classify use its BPDA logits (inc.bpda_logits)")
     return -g if targeted else g
 
@@ -98,12 +103,14 @@ def as_budget_list(eps: Union[float, Sequence[float]]):
     return [float(e) for e in eps], False
 
 
-def prepare(x, y):
-    x = tf.convert_to_tensor(x, tf.float32)
-    y = tf.cast(tf.convert_to_tensor(y), tf.int64)
-    if y.shape.rank != 1 or (x.shape[0] is not None and y.shape[0] != x.shape[0]):
-        raise ValueError(f"labels must have shape ({x.shape[0]},), got {y.shape}")
-    return x, y
+def prepare(model_fn, x, y, bounds=None, eps=None, norm: str = None):
+    """Start-of-attack checks (:func:`tf_inc.bounds.check_attack_inputs`): returns tensors
+    ``(x, y)`` and the resolved ``bounds``. Bad input raises :class:`~tf_inc.errors.InputError`
+    here, before anything is traced, so one bad call never changes a compiled graph."""
+    if norm is not None and norm not in NORMS:
+        raise InputError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    xs, ys, b = check_attack_inputs(model_fn, x, y, bounds, eps)
+    return tf.convert_to_tensor(xs, tf.float32), tf.convert_to_tensor(ys, tf.int64), b
 
 
 def misclassified(logits, y, targeted: bool):

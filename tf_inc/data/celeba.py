@@ -22,12 +22,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from tf_inc.bounds import dataset_bounds
 from tf_inc.paths import celeba_dir
 
 CROP_TOP, CROP_LEFT, CROP_SIZE = 50, 25, 128
 IMAGE_SIZE = 64
 IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
-BOUNDS = (-1.0, 1.0)
+BOUNDS = dataset_bounds("celeba")
 NUM_CLASSES = 2
 LABEL_ATTRIBUTE = "Male"
 GAN_TRAIN_IMAGES = 160_000  # the paper trained BEGAN on the first 160k images

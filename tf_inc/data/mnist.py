@@ -16,11 +16,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from tf_inc.bounds import dataset_bounds
 from tf_inc.paths import data_cache_dir
 
 N_TRAIN, N_TEST = 60_000, 10_000
 IMAGE_SHAPE = (28, 28, 1)
-BOUNDS = (0.0, 1.0)
+BOUNDS = dataset_bounds("mnist")
 NUM_CLASSES = 10
 
 

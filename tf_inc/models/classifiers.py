@@ -1,9 +1,11 @@
-"""The two classifiers of the paper (§4.1). Both output **logits**."""
+"""The two classifiers of the paper (§4.1). Both output **logits** and carry their input ``bounds``."""
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 from keras import layers
+
+from tf_inc.bounds import attach_bounds, dataset_bounds
 
 
 def mnist_classifier(dropout: float = 0.5, name: str = "mnist_classifier") -> keras.Model:
@@ -21,7 +23,7 @@ def mnist_classifier(dropout: float = 0.5, name: str = "mnist_classifier") -> ke
     h = layers.Dense(1024, activation="relu", name="fc1")(h)
     h = layers.Dropout(dropout, name="dropout")(h)
     out = layers.Dense(10, name="logits")(h)
-    return keras.Model(inp, out, name=name)
+    return attach_bounds(keras.Model(inp, out, name=name), dataset_bounds("mnist"))
 
 
 @keras.saving.register_keras_serializable(package="tf_inc")
@@ -64,4 +66,4 @@ def celeba_classifier(name: str = "celeba_classifier") -> keras.Model:
     h = layers.Dense(384, activation="relu", name="local3")(h)
     h = layers.Dense(192, activation="relu", name="local4")(h)
     out = layers.Dense(2, name="logits")(h)
-    return keras.Model(inp, out, name=name)
+    return attach_bounds(keras.Model(inp, out, name=name), dataset_bounds("celeba"))

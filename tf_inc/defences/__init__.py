@@ -1,0 +1,6 @@
+"""Defences: each is a classifier-like object with input checks and its own adaptive gradient.
+
+* :class:`InvertAndClassify` — INC (paper Alg. 1), BPDA gradient through the projection;
+* :mod:`tf_inc.defences.robust_training` — robust manifold training (eq. 10).
+"""
+from tf_inc.defences.inc import InvertAndClassify  # noqa: F401

@@ -1,0 +1,100 @@
+"""Invert-and-Classify (paper Alg. 1): classify the projection of x onto range(G).
+
+:class:`InvertAndClassify` wraps a generator and a classifier into a defended
+classifier: probabilities of ``C(G(z*))`` with a reject flag for
+``||G(z*) − x|| ≥ η`` (paper step 2). It owns its adaptive-attack gradient:
+:meth:`InvertAndClassify.bpda_logits` is the classifier on the projection with an
+identity backward pass through it (BPDA, Athalye et al. 2018). Its input bounds
+and image shape come from the generator, and every entry point checks its input
+against them (:mod:`tf_inc.bounds`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+
+from tf_inc.bounds import bounds_of
+from tf_inc.errors import InputError
+from tf_inc.manifold.inversion import InversionConfig, InversionResult, Projector
+
+
+class InvertAndClassify:
+    """The INC defence: ``C(G(z*(x)))``, rejecting x when ``||G(z*) − x|| ≥ η``.
+
+    Args:
+      generator: a :class:`tf_inc.models.Generator` (or any Keras model z -> image).
+      classifier: Keras model image -> logits.
+      config: projection hyper-parameters.
+      eta: rejection threshold on the ℓ2 reconstruction error (``inf``: never reject).
+      seed: seed of the random restarts (fixed seed ⇒ deterministic output).
+      bounds: input pixel range; default: the generator's (``generator.bounds``).
+
+    ``inc(x)`` returns class probabilities (numpy); :meth:`predict` returns
+    probabilities, labels, the reject flag and the :class:`InversionResult`.
+    """
+
+    def __init__(self, generator, classifier, config: InversionConfig = InversionConfig(),
+                 eta: float = math.inf, seed: int = 0, encoder=None, bounds=None):
+        self.generator, self.classifier = generator, classifier
+        self.config, self.eta, self.seed = config, float(eta), seed
+        if math.isnan(self.eta) or self.eta <= 0:
+            raise InputError(f"eta must be > 0 (inf: never reject), got {eta}")
+        self.projector = Projector(generator, config, encoder=encoder)
+        self.bounds = bounds_of(generator, bounds)
+        self.image_shape = self.projector.image_shape
+        self._classify = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)),
+                                     reduce_retracing=True)
+
+    def invert(self, x, progress: bool = False) -> InversionResult:
+        return self.projector(x, seed=self.seed, progress=progress)
+
+    def predict(self, x, progress: bool = False) -> Dict[str, np.ndarray]:
+        res = self.invert(x, progress=progress)
+        probs = self._classify(tf.convert_to_tensor(res.x_hat)).numpy()
+        return {
+            "probabilities": probs,
+            "label": probs.argmax(axis=1),
+            "rejected": res.rejected(self.eta),
+            "result": res,
+        }
+
+    def __call__(self, x) -> np.ndarray:
+        return self.predict(x)["probabilities"]
+
+    # -------------------------------------------------------------- adaptive
+    def project_bpda(self, x: tf.Tensor) -> tf.Tensor:
+        """G(z*(x)) forward; identity backward (BPDA, Athalye et al. 2018)."""
+
+        @tf.custom_gradient
+        def _proj(xx):
+            out = self.projector.project_tensors(xx, seed=self.seed)[1]
+
+            def grad(dy, variables=None):
+                # identity w.r.t. the input; the generator's weights get no gradient
+                if variables:
+                    return dy, [None] * len(variables)
+                return dy
+
+            return tf.stop_gradient(out), grad
+
+        return _proj(tf.convert_to_tensor(x))
+
+    def bpda_probabilities(self, x: tf.Tensor) -> tf.Tensor:
+        """Differentiable (via BPDA) INC probabilities, usable inside ``GradientTape``."""
+        return tf.nn.softmax(self.classifier(self.project_bpda(x), training=False))
+
+    def bpda_logits(self, x: tf.Tensor) -> tf.Tensor:
+        """``model_fn`` for the attacks: classifier logits on the BPDA projection."""
+        return self.classifier(self.project_bpda(x), training=False)
+
+    def logits(self, x: tf.Tensor) -> tf.Tensor:
+        """Classifier logits on the (non-differentiable) projection G(z*(x))."""
+        x_hat = tf.stop_gradient(self.projector.project_tensors(tf.convert_to_tensor(x), seed=self.seed)[1])
+        return self.classifier(x_hat, training=False)
+
+    def naive_probabilities(self, x: tf.Tensor) -> tf.Tensor:
+        """INC probabilities with the projection treated as what it is: no gradient path to x."""
+        return tf.nn.softmax(self.logits(x))

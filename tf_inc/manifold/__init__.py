@@ -1,0 +1,9 @@
+"""Methods on the generator's range: projection (Alg. 1 step 1), the min-max search (eq. 9),
+divergences between classifier outputs.
+
+* :mod:`tf_inc.manifold.inversion` — :func:`project`, :class:`Projector`, :class:`InversionConfig`;
+* :mod:`tf_inc.manifold.minmax` — :class:`MinMaxAttack`, :class:`MinMaxConfig`, the latent-space attack;
+* :mod:`tf_inc.manifold.divergences` — sym-CE / ℓ2 / sym-KL and the pair metrics.
+"""
+from tf_inc.manifold.inversion import InversionConfig, InversionResult, Projector, project  # noqa: F401
+from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig, PairResult, latent_space_attack  # noqa: F401

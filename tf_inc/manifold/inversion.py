@@ -1,0 +1,285 @@
+"""Projection onto the range of a generator (paper Alg. 1, step 1).
+
+:func:`project` finds ``z* ≈ argmin_z ||G(z) − x||²`` for a batch of images by
+Adam in z, with ``R`` random restarts per image drawn from the generator's
+own prior and best-of-R selection per image.
+
+Design (all of it inside one ``tf.function``; no Python runs per step):
+
+* the N images × R restarts are flattened into ``N·R`` independent *rows*; each
+  row has its own Adam moments, its own best iterate and its own stopping state;
+* **early stopping**: every ``patience`` steps a row checks how much its best
+  objective improved over that window; if by less than the fraction ``rel_tol``
+  it is frozen. Frozen rows are *compacted out*
+  (``tf.where`` + gather/scatter), so they stop costing generator evaluations;
+  the loop ends when every row is frozen or ``steps`` is reached;
+* each row keeps the best point it has evaluated (not the last), so more steps
+  or more restarts can never make the chosen error worse;
+* optional prior term ``prior_weight · ||z||² / σ²`` (the original TF code had
+  one), ``σ`` read from the generator;
+* optional warm start of restart 0 from an encoder ``E(x)``.
+
+The defence built on it, :class:`tf_inc.defences.InvertAndClassify`, lives in
+:mod:`tf_inc.defences.inc`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tf_inc.bounds import bounds_of, check_images
+from tf_inc.errors import InputError
+from tf_inc.optim import adam_update, keep_best, stateless_normal_rows
+
+
+@dataclass
+class InversionConfig:
+    """Hyper-parameters of the projection (defaults: the paper's MNIST values)."""
+
+    steps: int = field(default=1000, metadata={"help": "max Adam steps T per restart"})
+    restarts: int = field(default=4, metadata={"help": "random restarts R per image"})
+    learning_rate: float = field(default=0.1, metadata={"help": "Adam lr (paper: 0.1 MNIST, 0.01 CelebA)"})
+    beta1: float = field(default=0.9, metadata={"help": "Adam β1"})
+    beta2: float = field(default=0.999, metadata={"help": "Adam β2"})
+    epsilon: float = field(default=1e-8, metadata={"help": "Adam ε"})
+    prior_weight: float = field(default=0.0, metadata={"help": "weight of ||z||²/σ² (0 = paper's Alg. 1)"})
+    early_stop: bool = field(default=True, metadata={"help": "freeze rows that stopped improving"})
+    patience: int = field(default=100, metadata={"help": "early-stopping window (steps)"})
+    rel_tol: float = field(default=5e-3, metadata={"help": "a row stops when its objective improved by less "
+                                                           "than this fraction over its last window"})
+    batch_size: int = field(default=512, metadata={"help": "images per graph call (memory bound)"})
+    lr_schedule: str = field(default="constant", metadata={"help": "constant (paper) or cosine (decay to 0 over steps)"})
+    warm_start: bool = field(default=False, metadata={"help": "restart 0 starts at E(x) when an encoder is given"})
+    jit_compile: bool = field(default=False, metadata={"help": "XLA-compile the loop (disables compaction)"})
+
+    @classmethod
+    def for_dataset(cls, dataset: str, **overrides) -> "InversionConfig":
+        """Paper defaults: MNIST lr 0.1 / 1000 steps; CelebA lr 0.01 / several thousand steps."""
+        base = {
+            "mnist": dict(steps=1000, learning_rate=0.1),
+            "celeba": dict(steps=3000, learning_rate=0.01, restarts=2, batch_size=64),
+        }
+        if dataset not in base:
+            raise ValueError(f"no inversion defaults for dataset {dataset!r}")
+        return cls(**{**base[dataset], **overrides})
+
+    def validate(self) -> "InversionConfig":
+        if self.steps < 0 or self.restarts < 1 or self.learning_rate <= 0 or self.batch_size < 1:
+            raise InputError(f"invalid inversion config: {self}")
+        if self.patience < 1:
+            raise InputError("patience must be >= 1")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        return self
+
+
+@dataclass
+class InversionResult:
+    """Outcome of :func:`project` for N images (numpy arrays)."""
+
+    z: np.ndarray            # (N, k) chosen latent z*
+    x_hat: np.ndarray        # (N, H, W, C) G(z*)
+    l2: np.ndarray           # (N,) ||G(z*) − x||_2
+    mse: np.ndarray          # (N,) mean squared error per pixel
+    steps: np.ndarray        # (N,) Adam steps taken by the chosen restart
+    restart: np.ndarray      # (N,) index of the chosen restart
+    restart_l2: np.ndarray   # (N, R) ||G(z_r) − x||_2 of every restart's best point
+    total_steps: int         # Σ steps over all rows (the compute actually spent)
+
+    def accepted(self, eta: float) -> np.ndarray:
+        """Paper step 2: keep x iff ||G(z*) − x|| < η."""
+        return self.l2 < eta
+
+    def rejected(self, eta: float) -> np.ndarray:
+        return ~self.accepted(eta)
+
+
+def _flat(t):
+    return tf.reshape(t, [tf.shape(t)[0], -1])
+
+
+class Projector:
+    """Compiled projection for one generator (and optional encoder) and config.
+
+    The graph is traced once per input shape; ``steps`` and the learning rate
+    are graph inputs, so changing them does not retrace.
+    """
+
+    def __init__(self, generator, config: InversionConfig = InversionConfig(), encoder=None):
+        self.generator = generator
+        self.config = config.validate()
+        self.encoder = encoder
+        self.prior_std = float(getattr(generator, "prior_std", 1.0))
+        self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
+        probe = generator(tf.zeros((1, self.latent_dim)), training=False)
+        self.image_shape = tuple(int(d) for d in probe.shape[1:])
+        self._loop = tf.function(self._loop_impl, jit_compile=config.jit_compile, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ graph
+    def _loop_impl(self, x_rows, z0, steps, lr):
+        """Adam on every row of ``z0`` towards ``x_rows``; returns (best_z, best_obj, steps_used)."""
+        cfg = self.config
+        G = self.generator
+        b1, b2, eps = cfg.beta1, cfg.beta2, cfg.epsilon
+        prior_coef = cfg.prior_weight / (self.prior_std ** 2)
+        compact = cfg.early_stop and not cfg.jit_compile
+        x_flat = _flat(x_rows)
+        n_rows = tf.shape(z0)[0]
+        patience = tf.constant(cfg.patience, tf.int32)
+
+        def objective(z, x):
+            diff = _flat(G(z, training=False)) - x
+            obj = tf.reduce_sum(tf.square(diff), axis=1)
+            if prior_coef:
+                obj += prior_coef * tf.reduce_sum(tf.square(z), axis=1)
+            return obj
+
+        def body(i, z, m, v, best_z, best_obj, ref_obj, since, active, used):
+            if compact:
+                idx = tf.where(active)[:, 0]
+                z_a, m_a, v_a = tf.gather(z, idx), tf.gather(m, idx), tf.gather(v, idx)
+                x_a = tf.gather(x_flat, idx)
+            else:
+                z_a, m_a, v_a, x_a = z, m, v, x_flat
+            with tf.GradientTape() as tape:
+                tape.watch(z_a)
+                obj = objective(z_a, x_a)
+            g = tape.gradient(obj, z_a)
+            t = tf.cast(i + 1, tf.float32)
+            lr_t = lr
+            if cfg.lr_schedule == "cosine":
+                frac = tf.minimum(tf.cast(i, tf.float32) / tf.cast(tf.maximum(steps, 1), tf.float32), 1.0)
+                lr_t = lr * 0.5 * (1.0 + tf.cos(np.pi * frac))
+            step, m_new, v_new = adam_update(g, m_a, v_a, t, lr_t, b1, b2, eps, form="keras")
+            z_new = z_a - step
+
+            if compact:
+                bo, bz = tf.gather(best_obj, idx), tf.gather(best_z, idx)
+                ro, sn = tf.gather(ref_obj, idx), tf.gather(since, idx)
+            else:
+                bo, bz, ro, sn = best_obj, best_z, ref_obj, since
+            bo2, (bz2,), _ = keep_best(obj, bo, [z_a], [bz])
+            # windows of `patience` steps: at the end of a window a row goes on only if
+            # its best objective improved by at least rel_tol (relative) during the window
+            ro = tf.where(tf.math.is_inf(ro), obj, ro)
+            sn2 = sn + 1
+            window_end = sn2 >= patience
+            gain = (ro - bo2) / tf.maximum(ro, 1e-12)
+            stalled = tf.logical_and(window_end, gain < cfg.rel_tol)
+            ro2 = tf.where(window_end, bo2, ro)
+            sn2 = tf.where(window_end, tf.where(stalled, patience, tf.zeros_like(sn2)), sn2)
+            if compact:
+                sidx = idx[:, None]
+                z = tf.tensor_scatter_nd_update(z, sidx, z_new)
+                m = tf.tensor_scatter_nd_update(m, sidx, m_new)
+                v = tf.tensor_scatter_nd_update(v, sidx, v_new)
+                best_obj = tf.tensor_scatter_nd_update(best_obj, sidx, bo2)
+                best_z = tf.tensor_scatter_nd_update(best_z, sidx, bz2)
+                ref_obj = tf.tensor_scatter_nd_update(ref_obj, sidx, ro2)
+                since = tf.tensor_scatter_nd_update(since, sidx, sn2)
+                used = tf.tensor_scatter_nd_add(used, sidx, tf.ones_like(sn2))
+                active = since < patience
+            else:
+                keep = active[:, None]
+                z = tf.where(keep, z_new, z)
+                m = tf.where(keep, m_new, m)
+                v = tf.where(keep, v_new, v)
+                best_obj = tf.where(active, bo2, best_obj)
+                best_z = tf.where(keep, bz2, best_z)
+                ref_obj = tf.where(active, ro2, ref_obj)
+                since = tf.where(active, sn2, since)
+                used = used + tf.cast(active, tf.int32)
+                if cfg.early_stop:
+                    active = tf.logical_and(active, since < patience)
+            return i + 1, z, m, v, best_z, best_obj, ref_obj, since, active, used
+
+        def cond(i, *state):
+            active = state[-2]
+            return tf.logical_and(i < steps, tf.reduce_any(active))
+
+        inf = tf.fill([n_rows], tf.constant(np.inf, tf.float32))
+        zeros = tf.zeros_like(z0)
+        init = (
+            tf.constant(0), z0, zeros, zeros, z0, inf, inf,
+            tf.zeros([n_rows], tf.int32), tf.ones([n_rows], tf.bool), tf.zeros([n_rows], tf.int32),
+        )
+        _, z, _, _, best_z, best_obj, _, _, _, used = tf.while_loop(
+            cond, body, init, parallel_iterations=1, maximum_iterations=steps
+        )
+        # the last Adam update has not been evaluated yet: keep it if it is better
+        best_obj, (best_z,), _ = keep_best(objective(z, x_flat), best_obj, [z], [best_z])
+        x_best = G(best_z, training=False)
+        data_l2 = tf.norm(_flat(x_best) - x_flat, axis=1)
+        return best_z, best_obj, data_l2, used, x_best
+
+    # ------------------------------------------------------------------ API
+    def initial_latents(self, x, seed: int) -> tf.Tensor:
+        """(R·N, k) starting points: restart r of image i is row r·N + i.
+
+        Restart r is drawn with the stateless seed (seed, r), so the first R'
+        restarts of a run with R > R' restarts are exactly the restarts of the
+        R'-restart run.
+        """
+        n = tf.shape(x)[0]
+        zs = [stateless_normal_rows(n, self.latent_dim, seed, r, stddev=self.prior_std)
+              for r in range(self.config.restarts)]
+        if self.config.warm_start and self.encoder is not None:
+            enc = self.encoder(x)
+            zs[0] = tf.convert_to_tensor(enc[0] if isinstance(enc, (list, tuple)) else enc)
+        return tf.concat(zs, axis=0)
+
+    def project_tensors(self, x: tf.Tensor, seed: int = 0, steps=None, learning_rate=None):
+        """Graph-friendly core: returns ``(z*, G(z*), l2, obj_rows, l2_rows, used_rows)`` tensors."""
+        cfg = self.config
+        R = cfg.restarts
+        n = tf.shape(x)[0]
+        z0 = self.initial_latents(x, seed)
+        x_rows = tf.tile(x, [R] + [1] * (len(x.shape) - 1))
+        steps_t = tf.cast(cfg.steps if steps is None else steps, tf.int32)
+        lr_t = tf.cast(cfg.learning_rate if learning_rate is None else learning_rate, tf.float32)
+        best_z, best_obj, l2_rows, used, x_rows_best = self._loop(x_rows, z0, steps_t, lr_t)
+        obj_rn = tf.reshape(best_obj, [R, n])
+        choice = tf.argmin(obj_rn, axis=0, output_type=tf.int32)
+        rows = choice * n + tf.range(n)
+        z_star = tf.gather(best_z, rows)
+        x_hat = tf.gather(x_rows_best, rows)
+        l2 = tf.gather(l2_rows, rows)
+        return z_star, x_hat, l2, choice, tf.reshape(l2_rows, [R, n]), tf.reshape(used, [R, n])
+
+    def __call__(self, x, seed: int = 0, steps: Optional[int] = None,
+                 learning_rate: Optional[float] = None, progress: bool = False) -> InversionResult:
+        """Project a batch of images (numpy/tensor, (N, H, W, C)) and return an :class:`InversionResult`."""
+        x = check_images(x, shape=self.image_shape, bounds=bounds_of(self.generator), name="x")
+        cfg = self.config
+        chunks = range(0, len(x), cfg.batch_size)
+        if progress and len(chunks) > 1:
+            from tqdm.auto import tqdm
+
+            chunks = tqdm(chunks, desc="invert", unit="batch")
+        parts: Dict[str, list] = {k: [] for k in ("z", "x_hat", "l2", "choice", "rl2", "used")}
+        for c, start in enumerate(chunks):
+            xb = tf.convert_to_tensor(x[start : start + cfg.batch_size])
+            out = self.project_tensors(xb, seed=seed + 7919 * c, steps=steps, learning_rate=learning_rate)
+            for k, v in zip(parts, out):
+                parts[k].append(v.numpy())
+        z = np.concatenate(parts["z"])
+        x_hat = np.concatenate(parts["x_hat"])
+        l2 = np.concatenate(parts["l2"])
+        choice = np.concatenate(parts["choice"])
+        rl2 = np.concatenate(parts["rl2"], axis=1).T          # (N, R)
+        used = np.concatenate(parts["used"], axis=1).T        # (N, R)
+        d = int(np.prod(x.shape[1:]))
+        return InversionResult(
+            z=z, x_hat=x_hat, l2=l2, mse=l2**2 / d,
+            steps=used[np.arange(len(x)), choice], restart=choice, restart_l2=rl2,
+            total_steps=int(used.sum()),
+        )
+
+
+def project(generator, x, config: InversionConfig = InversionConfig(), seed: int = 0,
+            encoder=None, progress: bool = False) -> InversionResult:
+    """Project ``x`` onto the range of ``generator``; see :class:`Projector`."""
+    return Projector(generator, config, encoder=encoder)(x, seed=seed, progress=progress)
