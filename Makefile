@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 models: install
-	$(BIN)/python -c "from tf_inc import zoo; zoo.mnist_classifier(); zoo.mnist_vae()"
+	$(BIN)/python -c "from tf_inc.experiments import zoo; zoo.mnist_classifier(); zoo.mnist_vae()"
 
 demo: models
 	$(BIN)/python scripts/figure3_mnist_fgsm.py

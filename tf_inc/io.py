@@ -1,4 +1,4 @@
-"""Atomic file outputs and the result-JSON format of ../shared/CONVENTIONS.md."""
+"""Atomic file outputs and the result-JSON format of docs/CONVENTIONS.md."""
 from __future__ import annotations
 
 import dataclasses

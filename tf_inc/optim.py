@@ -16,6 +16,9 @@ these three pieces instead:
 * :func:`keep_best` — per-row "best point so far" bookkeeping: a row's candidate
   replaces its best when it is eligible and strictly better, so more steps or
   more restarts can never make the returned point worse.
+* :func:`content_keys` / :func:`stateless_normal_per_key` — per-row draws keyed by
+  the row's own content, so a row's randomness does not depend on its position
+  in the batch, the batch size or the chunking (a deterministic defence);
 * :func:`stateless_normal_rows` — stateless draws keyed by
   ``(seed, stream)``, so restarts, pairs and noise are reproducible and the
   first R' of R restarts are the R' restarts of a smaller run.
@@ -73,3 +76,18 @@ def keep_best(score, best_score, candidates: Sequence[tf.Tensor], best: Sequence
 def stateless_normal_rows(n, dim, seed, stream, stddev: float = 1.0):
     """``(n, dim)`` draws from N(0, stddev² I) keyed by ``(seed, stream)`` (ints or int32 tensors)."""
     return tf.random.stateless_normal(tf.stack([n, dim]), seed=tf.stack([seed, stream]), stddev=stddev)
+
+
+def content_keys(x) -> tf.Tensor:
+    """(N,) int64 key per row of ``x``: a fingerprint of its float32 bytes (same image, same key)."""
+    n = tf.shape(x)[0]
+    fp = tf.fingerprint(tf.reshape(tf.cast(x, tf.float32), [n, -1]))      # (N, 8) uint8
+    return tf.bitcast(fp, tf.int64)
+
+
+def stateless_normal_per_key(keys, dim: int, seed, stream, stddev: float = 1.0):
+    """``(N, dim)`` N(0, stddev² I) draws, row i keyed by ``(keys[i], seed, stream)`` only."""
+    mix = tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(stream, tf.int64)
+    seeds = tf.stack([keys, tf.fill(tf.shape(keys), mix)], axis=1)
+    return tf.map_fn(lambda s: tf.random.stateless_normal([dim], s, stddev=stddev), seeds,
+                     fn_output_signature=tf.float32)

@@ -1,4 +1,4 @@
-"""End-to-end: the Figure 3 script on the session's small models (conventions of shared/CONVENTIONS.md)."""
+"""End-to-end: the Figure 3 script on the session's small models (conventions of docs/CONVENTIONS.md)."""
 import json
 import os
 import subprocess

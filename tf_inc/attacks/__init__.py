@@ -22,3 +22,4 @@ from tf_inc.attacks.fgsm import fgsm, fgsm_multi_eps  # noqa: F401
 from tf_inc.attacks.pgd import basic_iterative_method, bim, pgd, projected_gradient_descent  # noqa: F401
 from tf_inc.attacks.substitute import jacobian_augment, train_substitute  # noqa: F401
 from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear, random_init  # noqa: F401
+from tf_inc.attacks.bpda import bpda_eot_pgd, eot_bpda_model  # noqa: F401

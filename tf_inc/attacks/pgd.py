@@ -8,42 +8,69 @@ from __future__ import annotations
 import functools
 from typing import Optional, Sequence, Tuple, Union
 
+import numpy as np
 import tensorflow as tf
 
 from tf_inc.bounds import check_budget, check_count
+from tf_inc.errors import InputError
 from tf_inc.attacks.utils import (as_budget_list, clip_eta, loss_gradient, misclassified, optimize_linear,
                                   per_example, prepare, random_init, split_budgets, tile_for_budgets)
 
 
-def _iterate(model_fn, x, y, eps_rows, step_rows, nb_iter: int, norm: str, bounds, targeted: bool, x_init):
-    run = _compiled(model_fn, int(nb_iter), norm, (float(bounds[0]), float(bounds[1])), bool(targeted))
+def _iterate(model_fn, x, y, eps_rows, step_rows, nb_iter: int, norm: str, bounds, targeted: bool, x_init,
+             schedule: str = "constant", snapshots: Tuple[int, ...] = ()):
+    run = _compiled(model_fn, int(nb_iter), norm, (float(bounds[0]), float(bounds[1])), bool(targeted),
+                    schedule, tuple(int(s) for s in snapshots))
     return run(x, y, eps_rows, step_rows, x_init)
 
 
 UNROLL_MAX = 64
+SCHEDULES = ("constant", "cosine")
+
+
+def step_factor(i, nb_iter: int, schedule: str):
+    """Multiplier of the step size at iteration ``i``: 1 (constant) or a cosine decay to 5 %."""
+    if schedule == "constant":
+        return 1.0
+    frac = tf.cast(i, tf.float32) / float(max(nb_iter, 1))
+    return 0.05 + 0.95 * 0.5 * (1.0 + tf.cos(np.pi * frac))
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(model_fn, nb_iter: int, norm: str, bounds, targeted: bool):
-    """One traced loop per (model, settings), reused across calls and restarts."""
+def _compiled(model_fn, nb_iter: int, norm: str, bounds, targeted: bool, schedule: str = "constant",
+              snapshots: Tuple[int, ...] = ()):
+    """One traced loop per (model, settings), reused across calls and restarts.
+
+    With ``snapshots`` the loop also returns the iterate after each listed number of
+    steps (stacked), which is how one run gives a whole saturation curve.
+    """
     lo, hi = bounds
 
     @tf.function(reduce_retracing=True)
     def run(x, y, eps, step, x_adv):
-        def body(i, xa):
+        snaps = tf.TensorArray(tf.float32, size=len(snapshots), element_shape=x.shape)
+        snap_at = tf.constant(list(snapshots) or [-1], tf.int32)
+
+        def body(i, xa, snaps):
             g = loss_gradient(model_fn, xa, y, targeted)
-            xa = xa + optimize_linear(g, step, norm)
+            xa = xa + optimize_linear(g, step * step_factor(i, nb_iter, schedule), norm)
             xa = tf.clip_by_value(x + clip_eta(xa - x, eps, norm), lo, hi)
-            return i + 1, xa
+            if snapshots:
+                hit = tf.where(tf.equal(snap_at, i + 1))[:, 0]
+                snaps = tf.cond(tf.size(hit) > 0, lambda: snaps.write(tf.cast(hit[0], tf.int32), xa),
+                                lambda: snaps)
+            return i + 1, xa, snaps
 
         if nb_iter <= UNROLL_MAX:
             # short attacks are unrolled into the graph: on CPU the while-loop body keeps
             # oneDNN from reusing its re-ordered convolution weights across iterations
             xa = x_adv
             for i in range(nb_iter):
-                _, xa = body(i, xa)
-            return xa
-        _, xa = tf.while_loop(lambda i, _: i < nb_iter, body, (tf.constant(0), x_adv))
+                _, xa, snaps = body(tf.constant(i), xa, snaps)
+        else:
+            _, xa, snaps = tf.while_loop(lambda i, *_: i < nb_iter, body, (tf.constant(0), x_adv, snaps))
+        if snapshots:
+            return xa, snaps.stack()
         return xa
 
     return run
@@ -62,16 +89,26 @@ def projected_gradient_descent(
     restarts: int = 1,
     targeted: bool = False,
     seed: int = 0,
+    schedule: str = "constant",
+    snapshots: Sequence[int] = (),
 ):
     """PGD: ``nb_iter`` steps of size ``eps_iter`` (default 2.5·ε/nb_iter), projected onto the ε-ball.
 
     With ``restarts > 1`` each example keeps the restart that fools the model
     (or, failing that, has the largest loss). ``eps`` may be a list: the result
     is then a list aligned with it. ``bounds`` default to the ones the model carries.
+    ``schedule="cosine"`` decays the step to 5 % over the run. ``snapshots`` (one
+    restart only) also returns the iterates after those numbers of steps, as a
+    dict ``{steps: result}``: one run, a whole saturation curve.
     """
     x, y, bounds = prepare(model_fn, x, y, bounds, eps=eps, norm=norm)
     check_count(nb_iter, "nb_iter", 1)
     check_count(restarts, "restarts", 1)
+    if schedule not in SCHEDULES:
+        raise InputError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
+    snapshots = tuple(sorted({check_count(int(k), "snapshots", 1) for k in snapshots}))
+    if snapshots and (restarts != 1 or snapshots[-1] > nb_iter):
+        raise InputError("snapshots need restarts=1 and steps <= nb_iter")
     if eps_iter is not None:
         check_budget(eps_iter, "eps_iter")
     budgets, single = as_budget_list(eps)
@@ -85,7 +122,15 @@ def projected_gradient_descent(
         start = x_rep
         if rand_init:
             start = tf.clip_by_value(x_rep + random_init(x_rep, eps_b, norm, (seed, r)), *bounds)
-        xa = _iterate(model_fn, x_rep, y_rep, eps_b, step_b, nb_iter, norm, bounds, targeted, start)
+        xa = _iterate(model_fn, x_rep, y_rep, eps_b, step_b, nb_iter, norm, bounds, targeted, start,
+                      schedule, snapshots)
+        if snapshots:
+            xa, snaps = xa
+            out = split_budgets(xa, len(budgets))
+            by_step = {k: split_budgets(snaps[j], len(budgets)) for j, k in enumerate(snapshots)}
+            if single:
+                return out[0], {k: v[0] for k, v in by_step.items()}
+            return out, by_step
         logits = model_fn(xa)
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_rep, logits=logits)
         loss = -loss if targeted else loss

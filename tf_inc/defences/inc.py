@@ -48,6 +48,12 @@ class InvertAndClassify:
         self._classify = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)),
                                      reduce_retracing=True)
 
+    def attack_view(self, seed: int, config: InversionConfig = None) -> "InvertAndClassify":
+        """A copy with another restart seed (and optionally a cheaper projection) for an
+        adaptive attacker: EOT averages several such draws, each with its BPDA gradient."""
+        return InvertAndClassify(self.generator, self.classifier, config or self.config, eta=self.eta,
+                                 seed=seed, encoder=self.projector.encoder, bounds=self.bounds)
+
     def invert(self, x, progress: bool = False) -> InversionResult:
         return self.projector(x, seed=self.seed, progress=progress)
 

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from tf_inc.bounds import bounds_of, check_images
 from tf_inc.errors import InputError
-from tf_inc.optim import adam_update, keep_best, stateless_normal_rows
+from tf_inc.optim import adam_update, content_keys, keep_best, stateless_normal_per_key, stateless_normal_rows
 
 
 @dataclass
@@ -54,6 +54,9 @@ class InversionConfig:
     lr_schedule: str = field(default="constant", metadata={"help": "constant (paper) or cosine (decay to 0 over steps)"})
     warm_start: bool = field(default=False, metadata={"help": "restart 0 starts at E(x) when an encoder is given"})
     jit_compile: bool = field(default=False, metadata={"help": "XLA-compile the loop (disables compaction)"})
+    seeding: str = field(default="position", metadata={
+        "help": "content: an image's restarts are keyed by the image itself (same answer in any batch); "
+                "position: by its index in the batch (legacy)", "choices": ["content", "position"]})
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "InversionConfig":
@@ -71,6 +74,8 @@ class InversionConfig:
             raise InputError(f"invalid inversion config: {self}")
         if self.patience < 1:
             raise InputError("patience must be >= 1")
+        if self.seeding not in ("content", "position"):
+            raise InputError(f"seeding must be 'content' or 'position', got {self.seeding!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         return self
@@ -219,13 +224,20 @@ class Projector:
     def initial_latents(self, x, seed: int) -> tf.Tensor:
         """(R·N, k) starting points: restart r of image i is row r·N + i.
 
-        Restart r is drawn with the stateless seed (seed, r), so the first R'
-        restarts of a run with R > R' restarts are exactly the restarts of the
-        R'-restart run.
+        Restart r is drawn with the stream (seed, r), so the first R' restarts of
+        a run with R > R' restarts are exactly the restarts of the R'-restart run.
+        With ``seeding="content"`` each image's draws are keyed by the image
+        itself (:func:`tf_inc.optim.content_keys`): an image gets the same
+        restarts, hence the same answer, wherever it sits in whatever batch.
         """
         n = tf.shape(x)[0]
-        zs = [stateless_normal_rows(n, self.latent_dim, seed, r, stddev=self.prior_std)
-              for r in range(self.config.restarts)]
+        if self.config.seeding == "content":
+            keys = content_keys(x)
+            zs = [stateless_normal_per_key(keys, self.latent_dim, seed, r, stddev=self.prior_std)
+                  for r in range(self.config.restarts)]
+        else:
+            zs = [stateless_normal_rows(n, self.latent_dim, seed, r, stddev=self.prior_std)
+                  for r in range(self.config.restarts)]
         if self.config.warm_start and self.encoder is not None:
             enc = self.encoder(x)
             zs[0] = tf.convert_to_tensor(enc[0] if isinstance(enc, (list, tuple)) else enc)
@@ -262,7 +274,8 @@ class Projector:
         parts: Dict[str, list] = {k: [] for k in ("z", "x_hat", "l2", "choice", "rl2", "used")}
         for c, start in enumerate(chunks):
             xb = tf.convert_to_tensor(x[start : start + cfg.batch_size])
-            out = self.project_tensors(xb, seed=seed + 7919 * c, steps=steps, learning_rate=learning_rate)
+            chunk_seed = seed if cfg.seeding == "content" else seed + 7919 * c
+            out = self.project_tensors(xb, seed=chunk_seed, steps=steps, learning_rate=learning_rate)
             for k, v in zip(parts, out):
                 parts[k].append(v.numpy())
         z = np.concatenate(parts["z"])
