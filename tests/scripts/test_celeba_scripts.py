@@ -72,10 +72,10 @@ def test_figure12_trains_a_conv_encoder(celeba, tmp_path):
 
 
 def test_bpda(celeba, tmp_path):
-    m, rec = run_celeba("bpda_attack", ["--n", "3", "--linf", "0.1", "--l2-normalised", "0.005", "--nb-iter", "2",
+    m, rec = run_celeba("bpda_attack", ["--n", "3", "--linf", "0.1", "--l2", "4.0", "--nb-iter", "2",
                                         "--attack-steps", "3", "--eval-steps", "5", "--eval-restarts", "1"],
                         celeba, tmp_path)
-    assert set(m) == {"clean", "linf_0.1", "l2_0.005"}
+    assert set(m) == {"clean", "linf_0.1", "l2_4.0"}
 
 
 def test_figure7_trains_the_robust_classifier(celeba, tmp_path):

@@ -2,15 +2,21 @@
 
 PGD whose gradient passes through INC's projection as the identity (BPDA), optionally
 averaged over several inversion seeds (EOT over INC's random restarts). Reports INC
-accuracy under ℓ∞ and ℓ2 budgets, including the *normalised* ℓ2 budget 0.005 that
-Athalye et al. used against Defense-GAN (their result: 55 % accuracy). Normalised ℓ2
-here means mean squared perturbation per pixel, ||δ||₂² / d ≤ b, i.e. ||δ||₂ ≤ sqrt(b·d).
+accuracy under ℓ∞ budgets (``linf_<eps>``) and ℓ2 budgets on the whole image
+(``l2_<eps>``: ‖δ‖₂ ≤ eps, pixels in [0, 1]).
+
+Literature budgets on this scale: Athalye et al.'s Defense-GAN result (55 % accuracy at
+"normalised ℓ2 0.005") divides ‖δ‖₂ by the number of pixels, so it is ‖δ‖₂ ≈ 0.005·784
+≈ 3.9 ≈ ``l2_4.0`` on MNIST (the INC authors' later break of Defense-GAN counts ‖δ‖₂ < 4
+as in bounds). This script used to read 0.005 as a mean squared error per pixel
+(‖δ‖₂ ≈ 2.0), half that radius. It is the quick BPDA number with the script's few
+iterations; the strong evaluation (more iterations, restarts, EOT, latent-space and
+unrolled attacks, per-image worst case, baselines) is ``scripts/robustness_table.py``.
 
     python scripts/bpda_attack.py                   # MNIST, 100 test images
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import List
 
@@ -36,9 +42,9 @@ class BPDAConfig:
     n: int = field(default=100, metadata={"help": "number of test images"})
     seed: int = field(default=0, metadata={"help": "seed of INC's restarts at evaluation"})
     out: str = field(default="results", metadata={"help": "output directory"})
-    linf: List[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.3], metadata={"help": "ℓ∞ budgets"})
-    l2_normalised: List[float] = field(default_factory=lambda: [0.005, 0.01],
-                                       metadata={"help": "normalised ℓ2 budgets (MSE per pixel)"})
+    linf: List[float] = field(default_factory=lambda: [0.1, 0.2, 0.3], metadata={"help": "ℓ∞ budgets"})
+    l2: List[float] = field(default_factory=lambda: [2.0, 3.0, 4.0],
+                            metadata={"help": "ℓ2 budgets, ‖δ‖₂ over the whole image"})
     nb_iter: int = field(default=20, metadata={"help": "PGD iterations"})
     eot_samples: int = field(default=1, metadata={"help": "inversion seeds averaged per gradient (EOT)"})
     attack_steps: int = field(default=200, metadata={"help": "inversion steps inside the attack loop"})
@@ -52,7 +58,6 @@ def run(cfg: BPDAConfig):
     bounds = dataset_bounds(cfg.dataset)
     classifier, generator, _ = zoo.dataset_models(cfg.dataset)
     x, y = load_eval_data(cfg.dataset, cfg.n)
-    d = int(np.prod(x.shape[1:]))
     lr = InversionConfig.for_dataset(cfg.dataset).learning_rate
     attack_incs = [
         InvertAndClassify(generator, classifier,
@@ -66,24 +71,24 @@ def run(cfg: BPDAConfig):
 
     evaluator = InvertAndClassify(generator, classifier, InversionConfig.for_dataset(
         cfg.dataset, steps=cfg.eval_steps, restarts=cfg.eval_restarts), seed=cfg.seed)
-    budgets = [("linf", e, e) for e in cfg.linf] + [("l2", b, math.sqrt(b * d)) for b in cfg.l2_normalised]
+    budgets = [("linf", e, e) for e in cfg.linf] + [("l2", b, b) for b in cfg.l2]
     advs, keys = [x], ["clean"]
     for norm, b, radius in budgets:
-        print(f"[{NAME}] BPDA-PGD {norm} budget {b:g} (radius {radius:.3f}) ...", flush=True)
+        print(f"[{NAME}] BPDA-PGD {norm} budget {b:g} ...", flush=True)
         xa = pgd(eot_logits, x, y, radius, nb_iter=cfg.nb_iter, norm="inf" if norm == "linf" else "2",
                  bounds=bounds, rand_init=True, seed=cfg.seed)
         advs.append(xa.numpy())
-        keys.append(f"{norm}_{b:g}")
+        keys.append(f"{norm}_{float(b)}")
     out = evaluator.predict(np.concatenate(advs), progress=True)
     n = len(x)
     metrics = {}   # INC accuracy keyed linf_<eps> / l2_<b> (conventions), plus clean
     for i, k in enumerate(keys):
         metrics[k] = float((out["label"][i * n:(i + 1) * n] == y).mean())
         print(f"  {k:12s} INC accuracy {metrics[k] * 100:5.1f}%")
-    paper = {"l2_0.005": 0.55} if cfg.dataset == "mnist" else {}
-    fig = accuracy_curves(cfg.linf, {"INC under BPDA-PGD (ℓ∞)": [metrics[f"linf_{e:g}"] for e in cfg.linf]},
+    paper = {"l2_4.0": 0.55} if cfg.dataset == "mnist" else {}      # Defense-GAN, Athalye et al.
+    fig = accuracy_curves(cfg.linf, {"INC under BPDA-PGD (ℓ∞)": [metrics[f"linf_{float(e)}"] for e in cfg.linf]},
                           xlabel="ℓ∞ budget", title=f"BPDA attack on INC ({cfg.dataset}, n={n})")
-    return write_results(NAME, out=cfg.out, paper_ref="Athalye et al. 2018 (Defense-GAN, l2=0.005: 55%)",
+    return write_results(NAME, out=cfg.out, paper_ref="Athalye et al. 2018 (Defense-GAN at ‖δ‖₂ ≈ 3.9: 55%)",
                          dataset=cfg.dataset, config=cfg, metrics=metrics, paper=paper,
                          runtime_s=timer.elapsed, figures={"": fig})
 
