@@ -16,13 +16,12 @@ import argparse
 import time
 from pathlib import Path
 
-
 import numpy as np
 import tensorflow as tf
 
 from tf_inc.defences.inc import InvertAndClassify
-from tf_inc.manifold.inversion import InversionConfig, Projector
 from tf_inc.io import atomic_write_json
+from tf_inc.manifold.inversion import InversionConfig, Projector
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -155,9 +154,9 @@ def throughput_table(quick: bool):
 
 def convergence(quick: bool):
     """Steps each image needs to reach within 1 % of its 5000-step error, and INC accuracy vs steps."""
-    from tf_inc.experiments import zoo
     from tf_inc.attacks import fgsm
     from tf_inc.data.mnist import load_mnist
+    from tf_inc.experiments import zoo
 
     clf, G, encode = zoo.dataset_models("mnist")
     n = 100 if quick else 200

@@ -2,8 +2,17 @@
 import numpy as np
 import pytest
 
-from tf_inc.bounds import (attach_bounds, bounds_of, check_attack_inputs, check_budget, check_count, check_images,
-                           check_labels, dataset_bounds, input_shape_of)
+from tf_inc.bounds import (
+    attach_bounds,
+    bounds_of,
+    check_attack_inputs,
+    check_budget,
+    check_count,
+    check_images,
+    check_labels,
+    dataset_bounds,
+    input_shape_of,
+)
 from tf_inc.errors import InputError
 
 

@@ -1,7 +1,7 @@
 """Invert-and-Classify on a trained MNIST VAE and classifier (session fixtures)."""
 
-import pytest
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_inc.attacks import fgsm

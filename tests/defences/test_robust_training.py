@@ -2,16 +2,22 @@
 import numpy as np
 import pytest
 
-from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig, evaluate_pairs, pair_metrics
+from tf_inc.manifold.minmax import (
+    MinMaxAttack,
+    MinMaxConfig,
+    evaluate_pairs,
+    pair_metrics,
+)
 
 
 def test_trainer_cycles_the_attack_divergences(trained_classifier, trained_vae):
     """With several attack divergences, refresh r uses divergence r mod len (same start points)."""
     import tensorflow as tf
 
-    from tf_inc.defences.robust_training import RobustManifoldTrainer
-
-    from tf_inc.defences.robust_training import RobustTrainingConfig
+    from tf_inc.defences.robust_training import (
+        RobustManifoldTrainer,
+        RobustTrainingConfig,
+    )
 
     mm = MinMaxConfig()
     cfg = RobustTrainingConfig(attack_steps=20, n_pairs=4, every_k=2, attack_divergences=["sym_ce", "l2"])

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_inc.manifold.inversion import InversionConfig, Projector, project
 from tf_inc.errors import InputError
+from tf_inc.manifold.inversion import InversionConfig, Projector, project
 
 FAST = dict(steps=300, patience=50)
 

@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tf_inc.serving.export import (FORBIDDEN_OPS, export_classifier, export_encoder, export_generator, export_inc,
-                           graph_ops, is_checkpoint_function)
 from tf_inc.defences.inc import InvertAndClassify
 from tf_inc.manifold.inversion import InversionConfig
+from tf_inc.serving.export import (
+    FORBIDDEN_OPS,
+    export_classifier,
+    export_encoder,
+    export_generator,
+    export_inc,
+    graph_ops,
+    is_checkpoint_function,
+)
 
 STEPS = 120
 

@@ -20,7 +20,10 @@ def _losses(run_dir, key):
 
 
 def test_celeba_classifier_trains_on_fixture(celeba_root, tmp_path):
-    from tf_inc.training.classifier import CelebAClassifierConfig, train_celeba_classifier
+    from tf_inc.training.classifier import (
+        CelebAClassifierConfig,
+        train_celeba_classifier,
+    )
 
     cfg = CelebAClassifierConfig(epochs=4, batch_size=8, n_val=0, celeba_dir=str(celeba_root),
                                  run_dir=str(tmp_path / "run"), out=str(tmp_path / "clf.keras"))

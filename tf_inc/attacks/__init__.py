@@ -15,11 +15,18 @@ negative budget raises :class:`tf_inc.errors.InputError`. Iterative attacks acce
 a list of ε and return a list. To attack Invert-and-Classify adaptively pass
 ``inc.bpda_logits`` (BPDA through the projection), or an :class:`EOT` of several.
 """
+from tf_inc.attacks.bpda import bpda_eot_pgd, eot_bpda_model  # noqa: F401
 from tf_inc.attacks.carlini_wagner import cw_l0, cw_l2, cw_linf  # noqa: F401
 from tf_inc.attacks.combined import CombinedModel, combined_model  # noqa: F401
 from tf_inc.attacks.eot import EOT  # noqa: F401
 from tf_inc.attacks.fgsm import fgsm, fgsm_multi_eps  # noqa: F401
-from tf_inc.attacks.pgd import basic_iterative_method, bim, pgd, projected_gradient_descent  # noqa: F401
+from tf_inc.attacks.latent import LatentAttackConfig, budget_key, latent_attack  # noqa: F401
+from tf_inc.attacks.pgd import (  # noqa: F401
+    basic_iterative_method,
+    bim,
+    pgd,
+    projected_gradient_descent,
+)
 from tf_inc.attacks.substitute import jacobian_augment, train_substitute  # noqa: F401
+from tf_inc.attacks.unrolled import UnrolledInversion  # noqa: F401
 from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear, random_init  # noqa: F401
-from tf_inc.attacks.bpda import bpda_eot_pgd, eot_bpda_model  # noqa: F401

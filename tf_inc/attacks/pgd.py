@@ -11,10 +11,20 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from tf_inc.attacks.utils import (
+    as_budget_list,
+    clip_eta,
+    loss_gradient,
+    misclassified,
+    optimize_linear,
+    per_example,
+    prepare,
+    random_init,
+    split_budgets,
+    tile_for_budgets,
+)
 from tf_inc.bounds import check_budget, check_count
 from tf_inc.errors import InputError
-from tf_inc.attacks.utils import (as_budget_list, clip_eta, loss_gradient, misclassified, optimize_linear,
-                                  per_example, prepare, random_init, split_budgets, tile_for_budgets)
 
 
 def _iterate(model_fn, x, y, eps_rows, step_rows, nb_iter: int, norm: str, bounds, targeted: bool, x_init,

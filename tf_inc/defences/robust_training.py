@@ -20,8 +20,12 @@ import keras
 import tensorflow as tf
 
 from tf_inc.bounds import check_count
-
-from tf_inc.manifold.divergences import DIVERGENCES, check_divergence, divergence, mean_squared_difference
+from tf_inc.manifold.divergences import (
+    DIVERGENCES,
+    check_divergence,
+    divergence,
+    mean_squared_difference,
+)
 from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig
 
 

@@ -22,14 +22,14 @@ from typing import List
 
 import numpy as np
 
-from tf_inc.experiments import zoo
 from tf_inc.attacks import EOT, pgd
 from tf_inc.bounds import dataset_bounds
-from tf_inc.experiments.evaluation import load_eval_data
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.defences.inc import InvertAndClassify
-from tf_inc.manifold.inversion import InversionConfig
+from tf_inc.experiments import zoo
+from tf_inc.experiments.evaluation import load_eval_data
 from tf_inc.experiments.plots import accuracy_curves
+from tf_inc.experiments.results import Timer, write_results
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "bpda_attack"
 
@@ -49,8 +49,8 @@ class BPDAConfig:
     eot_samples: int = field(default=1, metadata={"help": "inversion seeds averaged per gradient (EOT)"})
     attack_steps: int = field(default=200, metadata={"help": "inversion steps inside the attack loop"})
     attack_restarts: int = field(default=1, metadata={"help": "inversion restarts inside the attack loop"})
-    eval_steps: int = field(default=1000, metadata={"help": "inversion steps when evaluating INC"})
-    eval_restarts: int = field(default=4, metadata={"help": "inversion restarts when evaluating INC"})
+    eval_steps: int = field(default=InversionConfig.steps, metadata={"help": "inversion steps when evaluating INC"})
+    eval_restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts when evaluating INC"})
 
 
 def run(cfg: BPDAConfig):

@@ -14,13 +14,18 @@ from typing import List
 
 import numpy as np
 
-from tf_inc.experiments import zoo
 from tf_inc.attacks import combined_model, fgsm_multi_eps
 from tf_inc.bounds import dataset_bounds
-from tf_inc.experiments.evaluation import inversion_config, load_eval_data, predict_labels
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.defences.inc import InvertAndClassify
+from tf_inc.experiments import zoo
+from tf_inc.experiments.evaluation import (
+    inversion_config,
+    load_eval_data,
+    predict_labels,
+)
 from tf_inc.experiments.plots import accuracy_curves
+from tf_inc.experiments.results import Timer, write_results
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "figure12_combined_attack"
 
@@ -39,7 +44,7 @@ class Figure12Config:
     encoder_images: int = field(default=20000, metadata={"help": "training images for --encoder train"})
     encoder_epochs: int = field(default=10, metadata={"help": "epochs for --encoder train"})
     steps: int = field(default=0, metadata={"help": "INC inversion steps (0 = dataset default)"})
-    restarts: int = field(default=4, metadata={"help": "INC inversion restarts"})
+    restarts: int = field(default=InversionConfig.restarts, metadata={"help": "INC inversion restarts"})
 
 
 def run(cfg: Figure12Config):

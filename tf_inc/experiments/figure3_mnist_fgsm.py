@@ -17,13 +17,13 @@ from typing import List
 
 import numpy as np
 
-from tf_inc.experiments import zoo
 from tf_inc.attacks import fgsm_multi_eps
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.defences.inc import InvertAndClassify
-from tf_inc.manifold.inversion import InversionConfig
+from tf_inc.experiments import zoo
 from tf_inc.experiments.evaluation import predict_labels, reconstruction_figure
 from tf_inc.experiments.plots import accuracy_curves
+from tf_inc.experiments.results import Timer, write_results
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "figure3_mnist_fgsm"
 
@@ -38,12 +38,12 @@ class Figure3Config:
     out: str = field(default="results", metadata={"help": "output directory"})
     eps: List[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
                              metadata={"help": "FGSM ℓ∞ budgets"})
-    steps: int = field(default=1000, metadata={"help": "inversion Adam steps (paper ~1000)"})
-    restarts: int = field(default=4, metadata={"help": "random restarts per image"})
-    learning_rate: float = field(default=0.1, metadata={"help": "inversion Adam lr (paper 0.1)"})
-    prior_weight: float = field(default=0.0, metadata={"help": "weight of the ||z||² prior term"})
-    early_stop: bool = field(default=True, metadata={"help": "per-image early stopping"})
-    patience: int = field(default=100, metadata={"help": "early-stopping patience (steps)"})
+    steps: int = field(default=InversionConfig.steps, metadata={"help": "inversion Adam steps (paper ~1000)"})
+    restarts: int = field(default=InversionConfig.restarts, metadata={"help": "random restarts per image"})
+    learning_rate: float = field(default=InversionConfig.learning_rate, metadata={"help": "inversion Adam lr (paper 0.1)"})
+    prior_weight: float = field(default=InversionConfig.prior_weight, metadata={"help": "weight of the ||z||² prior term"})
+    early_stop: bool = field(default=InversionConfig.early_stop, metadata={"help": "per-image early stopping"})
+    patience: int = field(default=InversionConfig.patience, metadata={"help": "early-stopping patience (steps)"})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold on ||G(z*)-x|| (inf = none)"})
     recon_eps: float = field(default=0.2, metadata={"help": "ε of the reconstruction grid"})
     recon_images: int = field(default=8, metadata={"help": "columns of the reconstruction grid"})

@@ -12,12 +12,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tf_inc.experiments import zoo
 from tf_inc.attacks import fgsm
 from tf_inc.bounds import dataset_bounds
-from tf_inc.experiments.evaluation import inversion_config, load_eval_data, reconstruction_figure, true_class_confidence
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.defences.inc import InvertAndClassify
+from tf_inc.experiments import zoo
+from tf_inc.experiments.evaluation import (
+    inversion_config,
+    load_eval_data,
+    reconstruction_figure,
+    true_class_confidence,
+)
+from tf_inc.experiments.results import Timer, write_results
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "figure4_reconstructions"
 
@@ -32,7 +38,7 @@ class Figure4Config:
     out: str = field(default="results", metadata={"help": "output directory"})
     eps: float = field(default=0.0, metadata={"help": "FGSM ε (0 = paper's 0.05 on CelebA, 0.2 on MNIST)"})
     steps: int = field(default=0, metadata={"help": "inversion steps (0 = dataset default)"})
-    restarts: int = field(default=4, metadata={"help": "inversion restarts"})
+    restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
 
 
 def run(cfg: Figure4Config):

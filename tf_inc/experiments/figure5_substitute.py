@@ -17,13 +17,18 @@ from typing import List
 
 import numpy as np
 
-from tf_inc.experiments import zoo
 from tf_inc.attacks import bim, fgsm, fgsm_multi_eps, jacobian_augment, train_substitute
 from tf_inc.bounds import dataset_bounds
-from tf_inc.experiments.evaluation import inversion_config, load_eval_data, predict_labels
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.defences.inc import InvertAndClassify
+from tf_inc.experiments import zoo
+from tf_inc.experiments.evaluation import (
+    inversion_config,
+    load_eval_data,
+    predict_labels,
+)
 from tf_inc.experiments.plots import accuracy_curves
+from tf_inc.experiments.results import Timer, write_results
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "figure5_substitute"
 
@@ -44,7 +49,7 @@ class Figure5Config:
     substitute_epochs: int = field(default=10, metadata={"help": "substitute training epochs"})
     bim_iter: int = field(default=20, metadata={"help": "BIM iterations (paper: 20)"})
     steps: int = field(default=0, metadata={"help": "INC inversion steps (0 = dataset default)"})
-    restarts: int = field(default=4, metadata={"help": "INC inversion restarts"})
+    restarts: int = field(default=InversionConfig.restarts, metadata={"help": "INC inversion restarts"})
 
 
 def run(cfg: Figure5Config):

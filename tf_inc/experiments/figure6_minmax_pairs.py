@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tf_inc.experiments import zoo
 from tf_inc.bounds import dataset_bounds
+from tf_inc.experiments import zoo
+from tf_inc.experiments.minmax_report import (
+    PAPER,
+    MinMaxScriptConfig,
+    attack_metrics,
+    inc_disagreement,
+    pair_grid,
+)
 from tf_inc.experiments.results import Timer, write_results
-from tf_inc.manifold.minmax import evaluate_pairs
-from tf_inc.experiments.minmax_report import PAPER, MinMaxScriptConfig, attack_metrics, inc_disagreement, pair_grid
 from tf_inc.experiments.zoo import robust_classifier
+from tf_inc.manifold.minmax import evaluate_pairs
 
 NAME = "figure6_minmax_pairs"
 

@@ -14,12 +14,16 @@ from typing import List
 
 import numpy as np
 
+from tf_inc.defences.robust_training import (
+    RobustTrainingConfig,
+    robust_run_dir,
+    train_robust_classifier,
+)
 from tf_inc.experiments import zoo
 from tf_inc.experiments.evaluation import accuracy, load_eval_data
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.experiments.minmax_report import PAPER, MinMaxScriptConfig, attack_metrics
+from tf_inc.experiments.results import Timer, write_results
 from tf_inc.paths import model_path
-from tf_inc.defences.robust_training import RobustTrainingConfig, robust_run_dir, train_robust_classifier
 
 NAME = "figure7_robust_training"
 

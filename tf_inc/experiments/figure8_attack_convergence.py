@@ -8,8 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tf_inc.experiments import zoo
+from tf_inc.experiments.minmax_report import (
+    PAPER,
+    MinMaxScriptConfig,
+    attack,
+    metrics_for,
+)
 from tf_inc.experiments.results import Timer, write_results
-from tf_inc.experiments.minmax_report import PAPER, MinMaxScriptConfig, attack, metrics_for
 from tf_inc.experiments.zoo import robust_classifier
 
 NAME = "figure8_attack_convergence"

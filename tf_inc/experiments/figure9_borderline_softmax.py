@@ -10,10 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from tf_inc.experiments import zoo
+from tf_inc.experiments.minmax_report import (
+    PAPER,
+    MinMaxScriptConfig,
+    attack,
+    metrics_for,
+)
 from tf_inc.experiments.results import Timer, write_results
-from tf_inc.manifold.minmax import evaluate_pairs, pair_metrics
-from tf_inc.experiments.minmax_report import PAPER, MinMaxScriptConfig, attack, metrics_for
 from tf_inc.experiments.zoo import robust_classifier
+from tf_inc.manifold.minmax import evaluate_pairs, pair_metrics
 
 NAME = "figure9_borderline_softmax"
 

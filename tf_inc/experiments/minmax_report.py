@@ -7,7 +7,13 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from tf_inc.manifold.divergences import DIVERGENCES
-from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig, PairResult, mean_over_valid, pair_metrics
+from tf_inc.manifold.minmax import (
+    MinMaxAttack,
+    MinMaxConfig,
+    PairResult,
+    mean_over_valid,
+    pair_metrics,
+)
 
 # paper §4.3, CelebA
 PAPER = {
@@ -76,8 +82,8 @@ def inc_disagreement(generator, classifier, res: PairResult, dataset: str, steps
     The pair images are clipped to the data range first: INC accepts only valid images,
     and a generator without an output squashing (BEGAN) can step slightly outside it.
     """
-    from tf_inc.experiments.evaluation import inversion_config
     from tf_inc.defences.inc import InvertAndClassify
+    from tf_inc.experiments.evaluation import inversion_config
 
     lo, hi = generator.bounds
     inc = InvertAndClassify(generator, classifier, inversion_config(dataset, steps, restarts), seed=seed)

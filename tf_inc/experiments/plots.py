@@ -6,7 +6,7 @@ from typing import Dict, List, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the Agg backend)
 import numpy as np
 
 

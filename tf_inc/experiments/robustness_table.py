@@ -38,6 +38,7 @@ from typing import Callable, Dict, List
 import numpy as np
 
 from tf_inc.errors import InputError
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "robustness_table"
 BUDGETS = ["linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"]
@@ -75,8 +76,8 @@ class RobustnessTableConfig:
     eot_samples: int = field(default=8, metadata={"help": "inversion seeds averaged per BPDA gradient"})
     attack_inversion_steps: int = field(default=50, metadata={
         "help": "projection steps of the attacker's INC copies (warm-started from the VAE encoder)"})
-    inc_steps: int = field(default=1000, metadata={"help": "deployed INC: inversion steps (Figure 3)"})
-    inc_restarts: int = field(default=4, metadata={"help": "deployed INC: restarts (Figure 3)"})
+    inc_steps: int = field(default=InversionConfig.steps, metadata={"help": "deployed INC: inversion steps (Figure 3)"})
+    inc_restarts: int = field(default=InversionConfig.restarts, metadata={"help": "deployed INC: restarts (Figure 3)"})
     latent_steps: int = field(default=300, metadata={"help": "latent attacks: Adam steps per search step"})
     latent_search_steps: int = field(default=4, metadata={"help": "latent attack: binary-search steps on c"})
     unrolled_steps: int = field(default=30, metadata={"help": "unrolled-inversion attack: K"})

@@ -15,12 +15,17 @@ from typing import List
 
 import numpy as np
 
-from tf_inc.experiments import zoo
 from tf_inc.attacks import cw_l0, cw_l2, cw_linf, fgsm_multi_eps
 from tf_inc.bounds import dataset_bounds
-from tf_inc.experiments.evaluation import inversion_config, load_eval_data, predict_labels
-from tf_inc.experiments.results import Timer, write_results
 from tf_inc.defences.inc import InvertAndClassify
+from tf_inc.experiments import zoo
+from tf_inc.experiments.evaluation import (
+    inversion_config,
+    load_eval_data,
+    predict_labels,
+)
+from tf_inc.experiments.results import Timer, write_results
+from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "table1_attacks"
 ATTACKS = ["clean", "fgsm_0.05", "fgsm_0.1", "fgsm_0.2", "cw_l2", "cw_l0", "cw_linf"]
@@ -45,7 +50,7 @@ class Table1Config:
     cw_learning_rate: float = field(default=1e-2, metadata={"help": "CW-ℓ2/ℓ0 Adam learning rate"})
     cw_linf_learning_rate: float = field(default=5e-2, metadata={"help": "CW-ℓ∞ Adam learning rate"})
     steps: int = field(default=0, metadata={"help": "inversion steps (0 = dataset default: 1000 / 3000)"})
-    restarts: int = field(default=4, metadata={"help": "inversion restarts"})
+    restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold (inf = never reject)"})
 
 

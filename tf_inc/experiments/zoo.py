@@ -36,6 +36,7 @@ ARTIFACTS: Dict[str, Artifact] = {a.filename: a for a in (
     Artifact("mnist_classifier.keras", "mnist", "classifier"),
     Artifact("mnist_vae.keras", "mnist", "vae"),
     Artifact("mnist_classifier_robust.keras", "mnist", "classifier"),
+    Artifact("mnist_classifier_advtrain.keras", "mnist", "classifier"),
     Artifact("celeba_classifier.keras", "celeba", "classifier"),
     Artifact("celeba_generator.keras", "celeba", "generator"),
     Artifact("celeba_classifier_robust.keras", "celeba", "classifier"),
@@ -86,7 +87,10 @@ def mnist_vae():
 
 
 def celeba_classifier():
-    from tf_inc.training.classifier import CelebAClassifierConfig, train_celeba_classifier
+    from tf_inc.training.classifier import (
+        CelebAClassifierConfig,
+        train_celeba_classifier,
+    )
 
     return get_or_train("celeba_classifier.keras",
                         lambda: train_celeba_classifier(CelebAClassifierConfig(), verbose=2))
@@ -100,10 +104,26 @@ def celeba_generator():
 
 def robust_classifier(dataset: str = "mnist"):
     """Load ``<dataset>_classifier_robust.keras`` or train it with eq. 10's defaults."""
-    from tf_inc.defences.robust_training import RobustTrainingConfig, train_robust_classifier
+    from tf_inc.defences.robust_training import (
+        RobustTrainingConfig,
+        train_robust_classifier,
+    )
 
     return get_or_train(f"{dataset}_classifier_robust.keras",
                         lambda: train_robust_classifier(RobustTrainingConfig(dataset=dataset)))
+
+
+def adversarially_trained_classifier(dataset: str = "mnist"):
+    """Load ``mnist_classifier_advtrain.keras`` or train it (FGSM-RS adversarial training, Wong et al. 2020)."""
+    from tf_inc.defences.adversarial_training import (
+        AdversarialTrainingConfig,
+        train_adversarial_classifier,
+    )
+
+    if dataset != "mnist":
+        raise InputError(f"adversarial training baseline: MNIST only, got dataset {dataset!r}")
+    return get_or_train("mnist_classifier_advtrain.keras",
+                        lambda: train_adversarial_classifier(AdversarialTrainingConfig(), verbose=2))
 
 
 def dataset_models(dataset: str):

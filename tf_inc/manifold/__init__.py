@@ -5,5 +5,15 @@ divergences between classifier outputs.
 * :mod:`tf_inc.manifold.minmax` — :class:`MinMaxAttack`, :class:`MinMaxConfig`, the latent-space attack;
 * :mod:`tf_inc.manifold.divergences` — sym-CE / ℓ2 / sym-KL and the pair metrics.
 """
-from tf_inc.manifold.inversion import InversionConfig, InversionResult, Projector, project  # noqa: F401
-from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig, PairResult, latent_space_attack  # noqa: F401
+from tf_inc.manifold.inversion import (  # noqa: F401
+    InversionConfig,
+    InversionResult,
+    Projector,
+    project,
+)
+from tf_inc.manifold.minmax import (  # noqa: F401
+    MinMaxAttack,
+    MinMaxConfig,
+    PairResult,
+    latent_space_attack,
+)

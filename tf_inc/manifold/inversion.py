@@ -32,7 +32,13 @@ import tensorflow as tf
 
 from tf_inc.bounds import bounds_of, check_images
 from tf_inc.errors import InputError
-from tf_inc.optim import adam_update, content_keys, keep_best, stateless_normal_per_key, stateless_normal_rows
+from tf_inc.optim import (
+    adam_update,
+    content_keys,
+    keep_best,
+    stateless_normal_per_key,
+    stateless_normal_rows,
+)
 
 
 @dataclass

@@ -33,8 +33,15 @@ import tensorflow as tf
 
 from tf_inc.bounds import check_count
 from tf_inc.errors import InputError
-from tf_inc.manifold.divergences import (DIVERGENCES, check_divergence, divergence, kl,  # noqa: F401
-                                         mean_over_valid, mean_squared_difference, pair_metrics)
+from tf_inc.manifold.divergences import (  # noqa: F401
+    DIVERGENCES,
+    check_divergence,
+    divergence,
+    kl,
+    mean_over_valid,
+    mean_squared_difference,
+    pair_metrics,
+)
 from tf_inc.optim import adam_update, keep_best, stateless_normal_rows
 
 

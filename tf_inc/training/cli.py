@@ -1,6 +1,7 @@
 """One training entry per model: ``python -m tf_inc.training <model> [--flag value ...]``.
 
-Models: ``mnist-classifier``, ``vae``, ``celeba-classifier``, ``began``, ``robust-classifier``. Every
+Models: ``mnist-classifier``, ``vae``, ``celeba-classifier``, ``began``, ``robust-classifier``,
+``adv-classifier`` (adversarial-training baseline). Every
 flag is a field of the model's config dataclass (``--help`` lists them with the
 paper's defaults). Runs resume from their ``--run-dir`` after an interruption.
 """
@@ -11,13 +12,20 @@ import sys
 
 def _entries():
     from began.train import BEGANConfig, train_began
+    from tf_inc.defences.adversarial_training import (
+        AdversarialTrainingConfig,
+        train_adversarial_classifier,
+    )
+    from tf_inc.defences.robust_training import (
+        RobustTrainingConfig,
+        train_robust_classifier,
+    )
     from tf_inc.training.classifier import (
         CelebAClassifierConfig,
         MnistClassifierConfig,
         train_celeba_classifier,
         train_mnist_classifier,
     )
-    from tf_inc.defences.robust_training import RobustTrainingConfig, train_robust_classifier
     from vae.model import VAEConfig
     from vae.train import train_vae
 
@@ -27,6 +35,7 @@ def _entries():
         "celeba-classifier": (CelebAClassifierConfig, train_celeba_classifier),
         "began": (BEGANConfig, train_began),
         "robust-classifier": (RobustTrainingConfig, train_robust_classifier),
+        "adv-classifier": (AdversarialTrainingConfig, train_adversarial_classifier),
     }
 
 
