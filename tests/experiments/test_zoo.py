@@ -29,3 +29,18 @@ def test_load_missing_says_how_to_train(tmp_path, monkeypatch):
         zoo.load("nothing.keras")
     with pytest.raises(ValueError, match="unknown dataset"):
         zoo.dataset_models("imagenet")
+
+
+def test_registered_artifacts_carry_their_bounds(tmp_path, monkeypatch):
+    import keras
+
+    from tf_inc.experiments import zoo
+    from tf_inc.models import celeba_classifier
+
+    monkeypatch.setenv("TF_INC_MODELS", str(tmp_path))
+    m = celeba_classifier()
+    keras.saving.save_model(m, tmp_path / "celeba_classifier.keras")
+    loaded = zoo.load("celeba_classifier.keras")
+    assert loaded.bounds == (-1.0, 1.0) == zoo.ARTIFACTS["celeba_classifier.keras"].bounds
+    keras.saving.save_model(m, tmp_path / "unregistered.keras")
+    assert not hasattr(zoo.load("unregistered.keras"), "bounds")      # no silent default
