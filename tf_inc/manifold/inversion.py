@@ -60,7 +60,7 @@ class InversionConfig:
     lr_schedule: str = field(default="constant", metadata={"help": "constant (paper) or cosine (decay to 0 over steps)"})
     warm_start: bool = field(default=False, metadata={"help": "restart 0 starts at E(x) when an encoder is given"})
     jit_compile: bool = field(default=False, metadata={"help": "XLA-compile the loop (disables compaction)"})
-    seeding: str = field(default="position", metadata={
+    seeding: str = field(default="content", metadata={
         "help": "content: an image's restarts are keyed by the image itself (same answer in any batch); "
                 "position: by its index in the batch (legacy)", "choices": ["content", "position"]})
 

@@ -1,0 +1,43 @@
+"""The robustness table end to end on the session's small models: keys, worst case, checks, resume."""
+import pytest
+
+from tests.scripts.helpers import run_script
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--n", "8", "--defences", "none", "inc", "--attacks", "transfer", "fgsm", "pgd", "latent", "unrolled",
+        "--budgets", "linf_0.1", "linf_0.3", "l2_4.0", "--pgd-iter", "4", "--pgd-restarts", "1",
+        "--eot-samples", "2", "--attack-inversion-steps", "5", "--inc-steps", "60", "--inc-restarts", "1",
+        "--latent-steps", "30", "--latent-search-steps", "2", "--unrolled-steps", "3", "--cw-iterations", "10",
+        "--saturation", "1", "2", "4", "--saturation-n", "4", "--check-n", "4"]
+
+
+@pytest.fixture(scope="module")
+def models(trained_classifier, trained_vae, isolated_models_dir):
+    return isolated_models_dir
+
+
+def test_robustness_table_end_to_end_and_resume(models, tmp_path):
+    args = TINY + ["--run-dir", str(tmp_path / "cells")]
+    rec, _ = run_script("robustness_table", args, models, tmp_path / "a")
+    m = rec["metrics"]
+    assert m["n"] == 8
+    for d in ("none", "inc"):
+        for b in ("linf_0.1", "linf_0.3", "l2_4.0"):
+            worst = m[f"{d}/worst/{b}"]
+            lo, hi = m[f"{d}/worst/{b}/ci95"]
+            assert lo <= worst <= hi
+            ran = [m[k] for k in m if k.startswith(f"{d}/") and k.endswith(f"/{b}") and "/worst/" not in k
+                   and "/noise/" not in k and not k.startswith("seconds/")]
+            assert ran and all(worst <= a + 1e-9 for a in ran)          # worst case ≤ every attack
+            assert worst <= m[f"{d}/clean"]
+        assert f"{d}/noise/linf_0.3" in m and f"checks/{d}/unbounded_to_chance" in m
+    assert "inc/unrolled/linf_0.3" in m and "none/unrolled/linf_0.3" not in m     # INC-only attack
+    assert m["none/pgd/linf_0.3"] <= 0.25                     # white-box PGD breaks the bare classifier
+    assert len(m["saturation/inc_acc"]) == 3
+    assert all(isinstance(v, bool) for k, v in m.items() if k.startswith("checks/"))
+    # a second run resumes every cell from the checkpoints: same numbers
+    rec2, _ = run_script("robustness_table", args, models, tmp_path / "b")
+    same = {k: v for k, v in rec2["metrics"].items() if not k.startswith("seconds/")}
+    assert same == {k: v for k, v in m.items() if not k.startswith("seconds/")}
+    assert rec2["runtime_s"] < rec["runtime_s"]
