@@ -8,7 +8,8 @@ from tf_inc.attacks import LatentAttackConfig, budget_key, latent_attack
 from tf_inc.errors import InputError
 
 BUDGETS = [("2", 4.0), ("inf", 0.3)]
-FAST = dict(inversion_restarts=4, inversion_steps=300, steps=200, binary_search_steps=4)
+# reduced for test time (defaults: 8 × 1000 inversion steps, 5 × 500 attack steps, c0 = 1)
+FAST = dict(inversion_restarts=4, inversion_steps=300, steps=150, binary_search_steps=3, initial_const=0.1)
 N = 16
 
 
@@ -57,7 +58,7 @@ def test_binary_search_breaks_the_perfect_projector(binary_search, capsys):
     rates = {k: float(v.mean()) for k, v in binary_search["success"].items()}
     with capsys.disabled():
         print(f"\nlatent attack (binary search) success on {N} digits: {rates}")
-    assert rates["l2_4.0"] >= 0.25
+    assert rates["l2_4.0"] >= 0.25                                # measured 0.5
 
 
 def test_lagrangian_with_noise_finds_successes(trained_vae, trained_classifier, digits, binary_search, capsys):
@@ -70,9 +71,27 @@ def test_lagrangian_with_noise_finds_successes(trained_vae, trained_classifier, 
     ok, xa = out["success"]["l2_4.0"], out["x_adv"]["l2_4.0"]
     with capsys.disabled():
         print(f"\nlatent attack (lagrangian, 4 noise draws) success on 8 digits: {ok.mean():.3f}")
-    assert ok.sum() >= 1
+    assert ok.mean() >= 0.25                                      # measured 0.5
     assert np.all(_dist(xa, x, "2") <= 4.0 * (1 + 1e-5) + 1e-5) and xa.min() >= 0 and xa.max() <= 1
     assert np.all(_pred(trained_classifier, xa)[ok] != y[ok])
+
+
+def test_successes_transfer_to_the_real_inc(binary_search, digits, trained_vae, trained_classifier, capsys):
+    """The attack never queries INC; the real projection (another seed) mostly lands on the same
+    misclassified G(z): the perfect-projector break carries over."""
+    from tf_inc.defences.inc import InvertAndClassify
+    from tf_inc.manifold.inversion import InversionConfig
+
+    x, y = digits
+    inc = InvertAndClassify(trained_vae.decoder, trained_classifier, InversionConfig(steps=300, restarts=4), seed=1)
+    ok, xa = binary_search["success"]["l2_4.0"], binary_search["x_adv"]["l2_4.0"]
+    clean = float((inc.predict(x)["label"] == y).mean())
+    broken = inc.predict(xa)["label"] != y
+    with capsys.disabled():
+        print(f"\nreal INC: clean acc {clean:.3f}, acc on l2_4.0 x_adv {1 - broken.mean():.3f}, "
+              f"broken among latent successes {broken[ok].mean():.3f}")
+    assert ok.any() and broken[ok].mean() >= 0.5
+    assert 1 - broken.mean() < clean
 
 
 def test_zero_budget_returns_x(trained_vae, trained_classifier, digits, binary_search):
@@ -81,6 +100,14 @@ def test_zero_budget_returns_x(trained_vae, trained_classifier, digits, binary_s
                         LatentAttackConfig(steps=5, binary_search_steps=1), z0=binary_search["z0"][:4])
     np.testing.assert_array_equal(out["x_adv"]["l2_0.0"], x[:4])
     assert not out["success"]["l2_0.0"].any()
+
+
+def test_encoder_warm_start(trained_vae, trained_classifier, digits):
+    x, y = digits
+    cfg = LatentAttackConfig(inversion_restarts=1, inversion_steps=0, steps=2, binary_search_steps=1)
+    out = latent_attack(trained_vae.decoder, trained_classifier, x[:4], y[:4], [("2", 1.0)], cfg,
+                        encoder=trained_vae.encode)
+    np.testing.assert_allclose(out["z0"], trained_vae.encode(x[:4]).numpy(), atol=1e-6)
 
 
 BAD_CALLS = {

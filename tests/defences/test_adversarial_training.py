@@ -123,3 +123,23 @@ def test_cyclic_schedule_and_overfitting_detector():
             {"round": 3, "val_fgsm_acc": 0.97, "val_pgd_acc": 0.02},     # FGSM fine, PGD collapsed
             {"round": 4, "val_fgsm_acc": 0.10, "val_pgd_acc": 0.05}]     # everything broken: not CO
     assert catastrophic_overfitting_epochs(recs) == [3]
+
+
+def test_DIAG_variants(trained_classifier, tmp_path, monkeypatch):
+    import time as _t
+    from tf_inc.attacks import pgd as _pgd
+    from tf_inc.data.mnist import load_mnist
+    from tf_inc.defences.adversarial_training import train_adversarial_classifier
+
+    x, y = load_mnist("test", 200)
+    for i, (eps, lr, sched, ep) in enumerate(((0.2, 1e-3, 'constant', 1), (0.15, 2e-3, 'cyclic', 1), (0.3, 1e-3, 'constant', 1))):
+        t = _t.time()
+        cfg = AdversarialTrainingConfig(epochs=ep, n_train=3000, n_val=200, n_val_attack=100, val_pgd_steps=10,
+                                        epsilon=eps, learning_rate=lr, lr_schedule=sched, run_dir=str(tmp_path / f"run{i}"),
+                                        out=str(tmp_path / f"m{i}.keras"))
+        m, met = train_adversarial_classifier(cfg, verbose=0, classifier=trained_classifier)
+        t1 = _t.time()
+        outs = _pgd(m, x, y, [0.1, 0.2], nb_iter=20, seed=0)
+        print("DIAG", eps, lr, sched, [float((m.predict(o.numpy(), verbose=0).argmax(1) == y).mean()) for o in outs],
+              "clean", float((m.predict(x, verbose=0).argmax(1) == y).mean()), f"train {t1-t:.1f}s eval {_t.time()-t1:.1f}s",
+              {k: met[k] for k in ("val_acc", "val_fgsm_acc", "val_pgd_acc", "train_time_s")}, flush=True)

@@ -38,7 +38,8 @@ def _from_w(w, lo, hi):
     return lo + (tf.tanh(w) + 1.0) * 0.5 * (hi - lo)
 
 
-def _margin(logits, onehot, targeted):
+def cw_margin(logits, onehot, targeted):
+    """CW margin f: Z_y − max_{i≠y} Z_i (untargeted) or max_{i≠t} Z_i − Z_t (targeted); ≤ −κ is success."""
     real = tf.reduce_sum(onehot * logits, axis=1)
     other = tf.reduce_max(logits - 1e4 * onehot, axis=1)
     return (other - real) if targeted else (real - other)   # <= -κ means success
@@ -74,7 +75,7 @@ def _compiled(model_fn, distance, confidence, targeted, iters, lr, bounds, rank)
         def losses(w):
             xa = adv_of(w)
             logits = model_fn(xa)
-            f = tf.maximum(_margin(logits, onehot, targeted), -confidence)
+            f = tf.maximum(cw_margin(logits, onehot, targeted), -confidence)
             d = xa - x
             if distance == "l2":
                 dist = tf.reduce_sum(tf.square(d), axis=axes)
@@ -82,7 +83,7 @@ def _compiled(model_fn, distance, confidence, targeted, iters, lr, bounds, rank)
             else:
                 dist = tf.reduce_sum(tf.nn.relu(tf.abs(d) - _bcast(tau, x)), axis=axes)
                 score = tf.reduce_max(tf.abs(d), axis=axes)
-            success = _margin(logits, onehot, targeted) <= -confidence
+            success = cw_margin(logits, onehot, targeted) <= -confidence
             return dist + const * f, score, success, xa
 
         def body(i, w, m, v, best_score, best_adv):
@@ -214,7 +215,7 @@ def carlini_wagner_l0(model_fn, x, y, *, targeted: bool = False, confidence: flo
         xa = tf.constant(np.where(ok.reshape([-1] + [1] * (len(x.shape) - 1)), adv, x.numpy()))
         with tf.GradientTape() as tape:
             tape.watch(xa)
-            f = tf.reduce_sum(_margin(model_fn(xa), onehot, targeted))
+            f = tf.reduce_sum(cw_margin(model_fn(xa), onehot, targeted))
         g = tape.gradient(f, xa).numpy()
         imp = np.abs(g * delta).sum(axis=-1, keepdims=True)
         for i in np.where(active)[0]:

@@ -83,7 +83,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_inc.attacks.carlini_wagner import _margin
+from tf_inc.attacks.carlini_wagner import cw_margin
 from tf_inc.attacks.utils import NORMS, clip_eta, per_example
 from tf_inc.bounds import bounds_of, check_attack_inputs, check_budget, check_count
 from tf_inc.errors import InputError
@@ -207,13 +207,13 @@ def _compiled(generator, classifier, method: str, iters: int, lr: float, confide
             dist = tf.where(is_l2, l2, linf)
             logits = _call(classifier, xg)
             onehot = tf.one_hot(y, tf.shape(logits)[-1])
-            margin = _margin(logits, onehot, False)
+            margin = cw_margin(logits, onehot, False)
             if noise_draws:
                 pix = int(np.prod(x.shape[1:]))
                 noise = stateless_normal_rows(n * noise_draws, pix, seed, stream0 + i, stddev=noise_std)
                 xn = tf.tile(xg, [noise_draws] + [1] * (len(x.shape) - 1))
                 xn = tf.clip_by_value(xn + tf.reshape(noise, tf.shape(xn)), lo, hi)
-                mn = _margin(_call(classifier, xn), tf.tile(onehot, [noise_draws, 1]), False)
+                mn = cw_margin(_call(classifier, xn), tf.tile(onehot, [noise_draws, 1]), False)
                 f = tf.reduce_mean(tf.reshape(tf.maximum(mn, -confidence), [noise_draws, n]), axis=0)
             else:
                 f = tf.maximum(margin, -confidence)

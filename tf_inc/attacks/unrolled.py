@@ -13,8 +13,10 @@ the cheap version — exact for the K-step defence, an approximation of the full
 
 * the start is INC's own (:meth:`tf_inc.manifold.inversion.Projector.initial_latents`):
   restart r drawn from the generator's prior with the stateless stream ``(seed, r)``
-  (:func:`tf_inc.optim.stateless_normal_rows`), restart 0 at ``E(x)`` when an
-  encoder is given (the gradient then flows through E too);
+  (:func:`tf_inc.optim.stateless_normal_rows`, or keyed by the image's content with
+  ``seeding="content"``: :func:`tf_inc.optim.stateless_normal_per_key`), restart 0
+  at ``E(x)`` when an encoder is given (the gradient then flows through E too); the
+  start is a constant otherwise (no gradient through the random draw);
 * each step is the inversion's Adam step (:func:`tf_inc.optim.adam_update`,
   ``form="keras"``, Adam constants from :class:`~tf_inc.manifold.inversion.InversionConfig`);
 * every iterate ``z_0 … z_K`` is evaluated and each restart keeps its best one
@@ -31,6 +33,7 @@ transfer the result to the real defence and evaluate it there.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import keras
 import numpy as np
@@ -66,12 +69,12 @@ class UnrolledInversion:
       seed: seed of the prior draws (INC's ``seed``).
       encoder: optional E; restart 0 starts at E(x).
       bounds: input pixel range; default: the generator's.
-      seeding: ``"position"`` or ``"content"``, as :class:`~tf_inc.manifold.inversion.InversionConfig`
+      seeding: ``"position"`` or ``"content"``; default: :class:`~tf_inc.manifold.inversion.InversionConfig`'s
         (use the defence's, so both draw the same starts).
     """
 
     def __init__(self, generator, classifier, steps: int = 30, learning_rate=None, restarts: int = 1,
-                 seed: int = 0, encoder=None, bounds=None, seeding: str = "position"):
+                 seed: int = 0, encoder=None, bounds=None, seeding: Optional[str] = None):
         check_count(steps, "steps", 1)
         if steps > MAX_UNROLL:
             raise InputError(f"steps: at most {MAX_UNROLL} unrolled steps (the graph grows with each), "
@@ -88,7 +91,8 @@ class UnrolledInversion:
         self.learning_rate = float(learning_rate)
         self.config = InversionConfig(steps=self.steps, restarts=self.restarts, learning_rate=self.learning_rate,
                                       early_stop=False, warm_start=encoder is not None,
-                                      seeding=seeding).validate()
+                                      seeding=InversionConfig().seeding if seeding is None else seeding
+                                      ).validate()
         self.projector = Projector(generator, self.config, encoder=encoder)
         self.bounds = bounds_of(generator, bounds)
         self.image_shape = self.projector.image_shape
@@ -129,6 +133,6 @@ class UnrolledInversion:
         """``G(z_K(x))``, differentiable w.r.t. x."""
         return self._forward(tf.convert_to_tensor(x, tf.float32))[1]
 
-    def __call__(self, x) -> tf.Tensor:
-        """Classifier logits on ``G(z_K(x))``: the ``model_fn`` for the attacks."""
+    def __call__(self, x, training: bool = False) -> tf.Tensor:
+        """Classifier logits on ``G(z_K(x))``: the ``model_fn`` for the attacks (always inference mode)."""
         return self._forward(tf.convert_to_tensor(x, tf.float32))[0]

@@ -38,13 +38,13 @@ import tensorflow as tf
 
 from tf_inc.attacks.pgd import UNROLL_MAX
 from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear, random_init
-from tf_inc.bounds import bounds_of, check_count
+from tf_inc.bounds import attach_bounds, bounds_of, check_count
 from tf_inc.errors import InputError
 
 METHODS = ("fgsm_rs", "pgd")
 LR_SCHEDULES = ("cyclic", "cosine", "constant")
 #: a validation PGD accuracy this far below the best so far, while FGSM accuracy stays this far
-#: above PGD accuracy, is reported as catastrophic overfitting (Wong et al. 2020, §5)
+#: above PGD accuracy, is reported as catastrophic overfitting (Wong et al. 2020)
 CO_DROP, CO_GAP = 0.2, 0.2
 #: validation batch size (inference only)
 VAL_BATCH = 500
@@ -205,7 +205,7 @@ class AdversarialTrainer(keras.Model):
         super().__init__(**kwargs)
         self.training_config = cfg = (config or AdversarialTrainingConfig()).check()
         self.classifier = classifier
-        self.attack_bounds = bounds_of(classifier, bounds)
+        attach_bounds(self, bounds_of(classifier, bounds))      # the classifier's, unless given
         self.eps = float(cfg.epsilon)
         if cfg.method == "fgsm_rs":
             self.train_attack_steps, self.train_attack_step = 1, float(cfg.alpha)
@@ -229,7 +229,7 @@ class AdversarialTrainer(keras.Model):
     def adversarial_batch(self, x, y, seed):
         """The training attack's examples for ``(x, y)`` against the current weights."""
         return linf_attack(self._logits_eval, x, y, self.eps, self.train_attack_step, self.train_attack_steps,
-                           self.attack_bounds, seed, rand_init=True)
+                           self.bounds, seed, rand_init=True)
 
     def train_step(self, data):
         x, y = data[0], data[1]
@@ -256,9 +256,9 @@ class AdversarialTrainer(keras.Model):
         seed = tf.constant([self.training_config.seed, 1 << 30], tf.int64)   # the same start every epoch
 
         def attacked():
-            x_fgsm = linf_attack(self._logits_eval, x, y, self.eps, self.eps, 1, self.attack_bounds,
+            x_fgsm = linf_attack(self._logits_eval, x, y, self.eps, self.eps, 1, self.bounds,
                                  rand_init=False)
-            x_pgd = linf_attack(self._logits_eval, x, y, self.eps, 2.5 * self.eps / k, k, self.attack_bounds,
+            x_pgd = linf_attack(self._logits_eval, x, y, self.eps, 2.5 * self.eps / k, k, self.bounds,
                                 seed, rand_init=True)
             return _correct(self._logits_eval(x_fgsm), y), _correct(self._logits_eval(x_pgd), y)
 
@@ -352,7 +352,7 @@ def train_adversarial_classifier(cfg: AdversarialTrainingConfig = AdversarialTra
     ``val_pgd_acc``, ``best_epoch``, ``epochs_completed``, ``stopped_early``,
     ``catastrophic_overfitting_epochs``, the split sizes, ``train_time_s`` and ``out``.
     """
-    from tf_inc.bounds import attach_bounds, dataset_bounds
+    from tf_inc.bounds import dataset_bounds
     from tf_inc.io import save_keras_model
     from tf_inc.models.classifiers import mnist_classifier
     from tf_inc.paths import model_path
