@@ -75,7 +75,12 @@ def keep_best(score, best_score, candidates: Sequence[tf.Tensor], best: Sequence
 
 def stateless_normal_rows(n, dim, seed, stream, stddev: float = 1.0):
     """``(n, dim)`` draws from N(0, stddev² I) keyed by ``(seed, stream)`` (ints or int32 tensors)."""
-    return tf.random.stateless_normal(tf.stack([n, dim]), seed=tf.stack([seed, stream]), stddev=stddev)
+    return stateless_normal_pair(n, dim, tf.stack([seed, stream]), stddev)
+
+
+def stateless_normal_pair(n, dim, seed_pair, stddev: float = 1.0):
+    """``(n, dim)`` draws keyed by a stateless seed pair (a tuple or a [2] tensor, graph-safe)."""
+    return tf.random.stateless_normal(tf.stack([n, dim]), seed=seed_pair, stddev=stddev)
 
 
 def content_keys(x) -> tf.Tensor:

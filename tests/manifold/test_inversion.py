@@ -50,9 +50,12 @@ def test_any_keras_generator_and_jit(correct_digits):
     G = keras.Sequential([keras.Input((8,)), keras.layers.Dense(784, activation="sigmoid"),
                           keras.layers.Reshape((28, 28, 1))])
     target = G(np.random.default_rng(0).normal(size=(6, 8)).astype("float32")).numpy()
-    res = project(G, target, InversionConfig(steps=400, restarts=2, learning_rate=0.05))
+    with pytest.raises(InputError, match="carries no input bounds"):     # no silent (0, 1) default
+        project(G, target, InversionConfig(steps=5, restarts=1))
+    res = project(G, target, InversionConfig(steps=400, restarts=2, learning_rate=0.05), bounds=(0, 1))
     assert res.l2.max() < 0.05
-    jit = project(G, target, InversionConfig(steps=400, restarts=2, learning_rate=0.05, jit_compile=True))
+    jit = project(G, target, InversionConfig(steps=400, restarts=2, learning_rate=0.05, jit_compile=True),
+                  bounds=(0, 1))
     assert jit.l2.max() < 0.05
 
 

@@ -93,7 +93,7 @@ class UnrolledInversion:
                                       early_stop=False, warm_start=encoder is not None,
                                       seeding=InversionConfig().seeding if seeding is None else seeding
                                       ).validate()
-        self.projector = Projector(generator, self.config, encoder=encoder)
+        self.projector = Projector(generator, self.config, encoder=encoder, bounds=bounds)
         self.bounds = bounds_of(generator, bounds)
         self.image_shape = self.projector.image_shape
         self._forward = tf.function(self._forward_impl, reduce_retracing=True)

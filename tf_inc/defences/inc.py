@@ -16,7 +16,6 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 
-from tf_inc.bounds import bounds_of
 from tf_inc.errors import InputError
 from tf_inc.manifold.inversion import InversionConfig, InversionResult, Projector
 
@@ -42,8 +41,8 @@ class InvertAndClassify:
         self.config, self.eta, self.seed = config, float(eta), seed
         if math.isnan(self.eta) or self.eta <= 0:
             raise InputError(f"eta must be > 0 (inf: never reject), got {eta}")
-        self.projector = Projector(generator, config, encoder=encoder)
-        self.bounds = bounds_of(generator, bounds)
+        self.projector = Projector(generator, config, encoder=encoder, bounds=bounds)
+        self.bounds = self.projector.bounds
         self.image_shape = self.projector.image_shape
         self._classify = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)),
                                      reduce_retracing=True)

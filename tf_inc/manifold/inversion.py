@@ -119,8 +119,9 @@ class Projector:
     are graph inputs, so changing them does not retrace.
     """
 
-    def __init__(self, generator, config: InversionConfig = InversionConfig(), encoder=None):
+    def __init__(self, generator, config: InversionConfig = InversionConfig(), encoder=None, bounds=None):
         self.generator = generator
+        self.bounds = bounds_of(generator, bounds)     # the generator's own unless given; never a silent default
         self.config = config.validate()
         self.encoder = encoder
         self.prior_std = float(getattr(generator, "prior_std", 1.0))
@@ -270,7 +271,7 @@ class Projector:
     def __call__(self, x, seed: int = 0, steps: Optional[int] = None,
                  learning_rate: Optional[float] = None, progress: bool = False) -> InversionResult:
         """Project a batch of images (numpy/tensor, (N, H, W, C)) and return an :class:`InversionResult`."""
-        x = check_images(x, shape=self.image_shape, bounds=bounds_of(self.generator), name="x")
+        x = check_images(x, shape=self.image_shape, bounds=self.bounds, name="x")
         cfg = self.config
         chunks = range(0, len(x), cfg.batch_size)
         if progress and len(chunks) > 1:
@@ -299,6 +300,9 @@ class Projector:
 
 
 def project(generator, x, config: InversionConfig = InversionConfig(), seed: int = 0,
-            encoder=None, progress: bool = False) -> InversionResult:
-    """Project ``x`` onto the range of ``generator``; see :class:`Projector`."""
-    return Projector(generator, config, encoder=encoder)(x, seed=seed, progress=progress)
+            encoder=None, progress: bool = False, bounds=None) -> InversionResult:
+    """Project ``x`` onto the range of ``generator``; see :class:`Projector`.
+
+    ``bounds``: the pixel range of x; default the generator's (``generator.bounds``).
+    """
+    return Projector(generator, config, encoder=encoder, bounds=bounds)(x, seed=seed, progress=progress)

@@ -42,7 +42,7 @@ from tf_inc.manifold.divergences import (  # noqa: F401
     mean_squared_difference,
     pair_metrics,
 )
-from tf_inc.optim import adam_update, keep_best, stateless_normal_rows
+from tf_inc.optim import adam_update, keep_best, stateless_normal_pair
 
 
 @dataclass
@@ -163,9 +163,9 @@ class MinMaxAttack:
         """Start points: z from the prior (or ``z_init``), z' = z + init_noise·σ·N(0, I)
         (stateless seeds, so this works inside a compiled training step too)."""
         std = self.prior_std
-        z0 = (stateless_normal_rows(n_pairs, self.latent_dim, *seed_z, stddev=std) if z_init is None
+        z0 = (stateless_normal_pair(n_pairs, self.latent_dim, seed_z, stddev=std) if z_init is None
               else tf.constant(z_init, tf.float32))
-        noise = stateless_normal_rows(tf.shape(z0)[0], self.latent_dim, *seed_noise)
+        noise = stateless_normal_pair(tf.shape(z0)[0], self.latent_dim, seed_noise)
         return z0, z0 + self.config.init_noise * std * noise
 
     def __call__(self, n_pairs: int, seed: int = 0, iterations: Optional[int] = None,
