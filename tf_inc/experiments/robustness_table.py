@@ -127,6 +127,16 @@ def build_defences(cfg: RobustnessTableConfig, models) -> Dict[str, DefenceUnder
 
 
 # --------------------------------------------------------------------------- attacks
+def applicable(attack: str, d: DefenceUnderTest) -> bool:
+    """CW only on bare classifiers (through BPDA it duplicates ``pgd`` at many times its cost);
+    the unrolled-inversion estimator only on INC defences."""
+    if attack == "cw":
+        return d.inc is None
+    if attack == "unrolled":
+        return d.inc is not None
+    return True
+
+
 def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models, cache: Dict):
     """Candidate adversarial examples for images ``x`` at ``budget`` (None: not applicable)."""
     from tf_inc.attacks import cw_l2, cw_linf, fgsm, pgd
@@ -293,6 +303,9 @@ def run(cfg: RobustnessTableConfig):
                 else:
                     ok = cached["ok"]
                 cell = {"ok": ok, "ran": np.ones(len(x), bool), "seconds": np.float64(time.time() - t0)}
+            elif not applicable(attack, d):
+                cell = {"ok": np.zeros(len(x), bool), "ran": np.zeros(len(x), bool), "applicable": np.bool_(False),
+                        "seconds": np.float64(0.0)}
             else:
                 standalone = attack == "noise"
                 alive = np.ones(len(x), bool) if standalone else robust[(dname, budget)].copy()
@@ -316,10 +329,10 @@ def run(cfg: RobustnessTableConfig):
             metrics.setdefault(f"{dname}/clean", float(cell["ok"].mean()))
         elif attack == "noise":
             metrics[f"{dname}/noise/{budget}"] = float(cell["ok"].mean())
-        else:
-            if cell["ran"].any():
-                robust[(dname, budget)] = cell["ok"].astype(bool)
-                metrics[f"{dname}/{attack}/{budget}"] = float(cell["ok"].mean())
+        elif bool(cell.get("applicable", True)):
+            # cumulative: accuracy after the ensemble up to this attack (it ran on the survivors)
+            robust[(dname, budget)] = cell["ok"].astype(bool)
+            metrics[f"{dname}/{attack}/{budget}"] = float(cell["ok"].mean())
         metrics[f"seconds/{dname}/{attack}/{budget}"] = float(cell["seconds"])
     for (dname, budget), ok in robust.items():
         k = int(ok.sum())
