@@ -382,13 +382,11 @@ def sanity_checks(cfg, defences, m: Dict, models, x, y, store) -> Dict:
             w = [m.get(f"{dname}/worst/{b}") for b in bs]
             if len(w) > 1:
                 checks[f"checks/{dname}/monotone_{kind}"] = bool(all(a >= b - 1e-9 for a, b in zip(w, w[1:])))
+        # "iterative ≥ single-step" and "white-box ≥ transfer" need each attack's standalone
+        # accuracy; the cascade records cumulative ones (where they would hold trivially), so
+        # they are not reported until standalone runs are added rather than reported as passed.
         for b in cfg.budgets:
-            fg, pg, tr = (m.get(f"{dname}/{a}/{b}") for a in ("fgsm", "pgd", "transfer"))
             worst, noise = m.get(f"{dname}/worst/{b}"), m.get(f"{dname}/noise/{b}")
-            if fg is not None and pg is not None:
-                checks[f"checks/{dname}/iterative_ge_single_step/{b}"] = bool(pg <= fg + 1e-9)
-            if tr is not None and pg is not None:
-                checks[f"checks/{dname}/whitebox_ge_transfer/{b}"] = bool(pg <= tr + 1e-9)
             if noise is not None and worst is not None:
                 checks[f"checks/{dname}/noise_weaker_than_attacks/{b}"] = bool(noise >= worst - 1e-9)
         # unbounded budget: ℓ∞ 1.0 must drive accuracy to chance or below
