@@ -46,6 +46,42 @@ def step_factor(i, nb_iter: int, schedule: str):
     return 0.05 + 0.95 * 0.5 * (1.0 + tf.cos(np.pi * frac))
 
 
+def pgd_iterations(model_fn, x, y, x_adv, eps, step, nb_iter: int, norm: str, bounds, targeted: bool = False,
+                   schedule: str = "constant", snapshots: Tuple[int, ...] = ()):
+    """The PGD iteration itself, graph-friendly (no input checks: call it inside a ``tf.function``).
+
+    ``nb_iter`` steps ``x ← Π_{x,ε}(x + step·dir(∇L))`` from ``x_adv``, clipped to ``bounds``;
+    ``eps``/``step`` are scalars or per-example tensors. Returns the last iterate, or
+    ``(last, stacked snapshots)`` when ``snapshots`` are asked for. Shared by :func:`pgd`,
+    :func:`bim` and the in-graph attacks of adversarial training.
+    """
+    lo, hi = bounds
+    snaps = tf.TensorArray(tf.float32, size=len(snapshots), element_shape=x.shape)
+    snap_at = tf.constant(list(snapshots) or [-1], tf.int32)
+
+    def body(i, xa, snaps):
+        g = loss_gradient(model_fn, xa, y, targeted)
+        xa = xa + optimize_linear(g, step * step_factor(i, nb_iter, schedule), norm)
+        xa = tf.clip_by_value(x + clip_eta(xa - x, eps, norm), lo, hi)
+        if snapshots:
+            hit = tf.where(tf.equal(snap_at, i + 1))[:, 0]
+            snaps = tf.cond(tf.size(hit) > 0, lambda: snaps.write(tf.cast(hit[0], tf.int32), xa),
+                            lambda: snaps)
+        return i + 1, xa, snaps
+
+    if nb_iter <= UNROLL_MAX:
+        # short attacks are unrolled into the graph: on CPU the while-loop body keeps
+        # oneDNN from reusing its re-ordered convolution weights across iterations
+        xa = x_adv
+        for i in range(nb_iter):
+            _, xa, snaps = body(tf.constant(i), xa, snaps)
+    else:
+        _, xa, snaps = tf.while_loop(lambda i, *_: i < nb_iter, body, (tf.constant(0), x_adv, snaps))
+    if snapshots:
+        return xa, snaps.stack()
+    return xa
+
+
 @functools.lru_cache(maxsize=32)
 def _compiled(model_fn, nb_iter: int, norm: str, bounds, targeted: bool, schedule: str = "constant",
               snapshots: Tuple[int, ...] = ()):
@@ -54,34 +90,11 @@ def _compiled(model_fn, nb_iter: int, norm: str, bounds, targeted: bool, schedul
     With ``snapshots`` the loop also returns the iterate after each listed number of
     steps (stacked), which is how one run gives a whole saturation curve.
     """
-    lo, hi = bounds
 
     @tf.function(reduce_retracing=True)
     def run(x, y, eps, step, x_adv):
-        snaps = tf.TensorArray(tf.float32, size=len(snapshots), element_shape=x.shape)
-        snap_at = tf.constant(list(snapshots) or [-1], tf.int32)
-
-        def body(i, xa, snaps):
-            g = loss_gradient(model_fn, xa, y, targeted)
-            xa = xa + optimize_linear(g, step * step_factor(i, nb_iter, schedule), norm)
-            xa = tf.clip_by_value(x + clip_eta(xa - x, eps, norm), lo, hi)
-            if snapshots:
-                hit = tf.where(tf.equal(snap_at, i + 1))[:, 0]
-                snaps = tf.cond(tf.size(hit) > 0, lambda: snaps.write(tf.cast(hit[0], tf.int32), xa),
-                                lambda: snaps)
-            return i + 1, xa, snaps
-
-        if nb_iter <= UNROLL_MAX:
-            # short attacks are unrolled into the graph: on CPU the while-loop body keeps
-            # oneDNN from reusing its re-ordered convolution weights across iterations
-            xa = x_adv
-            for i in range(nb_iter):
-                _, xa, snaps = body(tf.constant(i), xa, snaps)
-        else:
-            _, xa, snaps = tf.while_loop(lambda i, *_: i < nb_iter, body, (tf.constant(0), x_adv, snaps))
-        if snapshots:
-            return xa, snaps.stack()
-        return xa
+        return pgd_iterations(model_fn, x, y, x_adv, eps, step, nb_iter, norm, bounds, targeted, schedule,
+                              snapshots)
 
     return run
 

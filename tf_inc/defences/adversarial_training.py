@@ -36,8 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_inc.attacks.pgd import UNROLL_MAX
-from tf_inc.attacks.utils import clip_eta, loss_gradient, optimize_linear, random_init
+from tf_inc.attacks.pgd import pgd_iterations
+from tf_inc.attacks.utils import random_init
 from tf_inc.bounds import attach_bounds, bounds_of, check_count
 from tf_inc.errors import InputError
 
@@ -169,18 +169,7 @@ def linf_attack(model_fn, x, y, eps: float, step: float, steps: int, bounds: Tup
     xa = x
     if rand_init:
         xa = tf.clip_by_value(x + random_init(x, eps, "inf", seed), lo, hi)
-
-    def body(i, xa):
-        g = loss_gradient(model_fn, xa, y)
-        xa = xa + optimize_linear(g, step, "inf")
-        return i + 1, tf.clip_by_value(x + clip_eta(xa - x, eps, "inf"), lo, hi)
-
-    if steps <= UNROLL_MAX:        # as in tf_inc.attacks.pgd: unrolled short loops are faster on CPU
-        for i in range(steps):
-            _, xa = body(i, xa)
-    else:
-        _, xa = tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), xa))
-    return tf.stop_gradient(xa)
+    return tf.stop_gradient(pgd_iterations(model_fn, x, y, xa, eps, step, steps, "inf", (lo, hi)))
 
 
 def _correct(logits, y):
