@@ -79,12 +79,17 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_inc.attacks.carlini_wagner import cw_margin
-from tf_inc.attacks.utils import NORMS, clip_eta, per_example
+from tf_inc.attacks.utils import (
+    NORMS,
+    call_model,
+    clip_eta,
+    per_example,
+    perturbation_size,
+)
 from tf_inc.bounds import bounds_of, check_attack_inputs, check_budget, check_count
 from tf_inc.errors import InputError
 from tf_inc.optim import adam_update, keep_best, stateless_normal_rows
@@ -171,11 +176,6 @@ def check_budgets(budgets) -> List[Tuple[str, float]]:
     return out
 
 
-def _call(model, x):
-    """Keras models in inference mode; any other callable as is."""
-    return model(x, training=False) if isinstance(model, keras.layers.Layer) else model(x)
-
-
 def _flat(t):
     return tf.reshape(t, [tf.shape(t)[0], -1])
 
@@ -200,12 +200,12 @@ def _compiled(generator, classifier, method: str, iters: int, lr: float, confide
         eps_safe = tf.maximum(eps, eps_floor)
 
         def evaluate(z, i, lam):
-            xg = _call(generator, z)
+            xg = call_model(generator, z)
             d = _flat(xg) - x_flat
             l2 = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(d), axis=1), 1e-12))
             linf = tf.reduce_max(tf.abs(d), axis=1)
             dist = tf.where(is_l2, l2, linf)
-            logits = _call(classifier, xg)
+            logits = call_model(classifier, xg)
             onehot = tf.one_hot(y, tf.shape(logits)[-1])
             margin = cw_margin(logits, onehot, False)
             if noise_draws:
@@ -213,7 +213,7 @@ def _compiled(generator, classifier, method: str, iters: int, lr: float, confide
                 noise = stateless_normal_rows(n * noise_draws, pix, seed, stream0 + i, stddev=noise_std)
                 xn = tf.tile(xg, [noise_draws] + [1] * (len(x.shape) - 1))
                 xn = tf.clip_by_value(xn + tf.reshape(noise, tf.shape(xn)), lo, hi)
-                mn = cw_margin(_call(classifier, xn), tf.tile(onehot, [noise_draws, 1]), False)
+                mn = cw_margin(call_model(classifier, xn), tf.tile(onehot, [noise_draws, 1]), False)
                 f = tf.reduce_mean(tf.reshape(tf.maximum(mn, -confidence), [noise_draws, n]), axis=0)
             else:
                 f = tf.maximum(margin, -confidence)
@@ -253,11 +253,6 @@ def _latent_dim(generator) -> int:
     return int(k) if k else int(generator.input_shape[-1])
 
 
-def _distances(x_adv, x, norm):
-    d = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
-    return np.abs(d).max(axis=1) if norm == "inf" else np.linalg.norm(d, axis=1)
-
-
 def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConfig = LatentAttackConfig(),
                   encoder=None, z0=None) -> Dict[str, Dict[str, np.ndarray]]:
     """Search ``G(z)`` within each budget of ``x`` that the classifier misclassifies (see the module doc).
@@ -286,7 +281,7 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
     xs, ys, bounds = check_attack_inputs(classifier, x, y, bounds=bounds)
     k = _latent_dim(generator)
     prior_std = float(getattr(generator, "prior_std", 1.0))
-    g_shape = tuple(int(d) for d in _call(generator, tf.zeros((1, k))).shape[1:])
+    g_shape = tuple(int(d) for d in call_model(generator, tf.zeros((1, k))).shape[1:])
     if tuple(xs.shape[1:]) != g_shape:
         raise InputError(f"x: expected images of the generator's shape (N, {', '.join(map(str, g_shape))}), "
                          f"got {xs.shape}")
@@ -367,13 +362,13 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
         proj = tf.clip_by_value(xb + clip_eta(tf.constant(last_x[sl]) - xb, eps_b, norm), *bounds).numpy()
         ok = succeeded[sl]
         x_adv = np.where(ok.reshape([-1] + [1] * (xs.ndim - 1)), best_x[sl], proj).astype(np.float32)
-        dist = _distances(x_adv, xs, norm)
+        dist = perturbation_size(x_adv, xs, norm)
         tol = BUDGET_TOL * max(1.0, eps)
         within = dist <= eps + tol
         if not within.all() or x_adv.min() < bounds[0] or x_adv.max() > bounds[1]:
             raise AssertionError(f"latent_attack: x_adv outside the {budget_key(norm, eps)} budget or the "
                                  f"bounds (max dist {dist.max():.6g}); this is a bug")
-        logits = _call(classifier, tf.constant(x_adv)).numpy()
+        logits = call_model(classifier, tf.constant(x_adv)).numpy()
         onehot = np.eye(logits.shape[1], dtype=bool)[ys]
         margin = logits[np.arange(n), ys] - np.where(onehot, -np.inf, logits).max(axis=1)
         key = budget_key(norm, eps)

@@ -35,10 +35,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_inc.attacks.utils import call_model
 from tf_inc.bounds import bounds_of, check_count
 from tf_inc.errors import InputError
 from tf_inc.manifold.inversion import InversionConfig, Projector
@@ -50,10 +50,6 @@ MAX_UNROLL = 50
 # e.g. behind dead ReLUs); flooring v there keeps the backward pass finite and changes the
 # forward pass only where (1 − β2)·g² < 1e-30, far below Adam's ε.
 _V_FLOOR = 1e-30
-
-
-def _call(model, x):
-    return model(x, training=False) if isinstance(model, keras.layers.Layer) else model(x)
 
 
 class UnrolledInversion:
@@ -108,7 +104,7 @@ class UnrolledInversion:
         lr = tf.constant(self.learning_rate, tf.float32)
 
         def objective(z):
-            diff = tf.reshape(_call(G, z), [tf.shape(z)[0], -1]) - x_flat
+            diff = tf.reshape(call_model(G, z), [tf.shape(z)[0], -1]) - x_flat
             return tf.reduce_sum(tf.square(diff), axis=1)
 
         z = self.projector.initial_latents(x, self.seed)           # INC's start: (R·N, k)
@@ -124,10 +120,10 @@ class UnrolledInversion:
                                      cfg.beta1, cfg.beta2, cfg.epsilon, form="keras")
             z = z - step
         best_obj, (best_z,), _ = keep_best(objective(z), best_obj, [z], [best_z])
-        x_best = _call(G, best_z)
+        x_best = call_model(G, best_z)
         choice = tf.argmin(tf.reshape(best_obj, [R, n]), axis=0, output_type=tf.int32)
         x_hat = tf.gather(x_best, choice * n + tf.range(n))
-        return _call(self.classifier, x_hat), x_hat
+        return call_model(self.classifier, x_hat), x_hat
 
     def reconstruct(self, x) -> tf.Tensor:
         """``G(z_K(x))``, differentiable w.r.t. x."""

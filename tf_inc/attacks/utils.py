@@ -116,3 +116,16 @@ def prepare(model_fn, x, y, bounds=None, eps=None, norm: str = None):
 def misclassified(logits, y, targeted: bool):
     pred = tf.argmax(logits, axis=1)
     return tf.equal(pred, y) if targeted else tf.not_equal(pred, y)
+
+
+def call_model(model, x):
+    """Keras models in inference mode (``training=False``); any other callable as is."""
+    import keras
+
+    return model(x, training=False) if isinstance(model, keras.layers.Layer) else model(x)
+
+
+def perturbation_size(x_adv, x, norm: str) -> np.ndarray:
+    """Per-example ‖x_adv − x‖ in the budget's norm (``"inf"`` or ``"2"``, whole image), in float64."""
+    d = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
+    return np.abs(d).max(axis=1) if norm == "inf" else np.linalg.norm(d, axis=1)

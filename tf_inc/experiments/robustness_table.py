@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Callable, Dict, List
 
 import numpy as np
+import tensorflow as tf
 
 from tf_inc.errors import InputError
 from tf_inc.manifold.inversion import InversionConfig
@@ -184,19 +185,16 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
 
 def project_to_budget(xa, x, norm: str, eps: float, bounds=(0.0, 1.0)):
     """Clip a candidate into the budget around x (and the pixel bounds)."""
-    d = xa - x
-    if norm == "inf":
-        d = np.clip(d, -eps, eps)
-    else:
-        nrm = np.sqrt((d.reshape(len(d), -1) ** 2).sum(1)).reshape([-1] + [1] * (d.ndim - 1))
-        d = d * np.minimum(1.0, eps / np.maximum(nrm, 1e-12))
+    from tf_inc.attacks.utils import clip_eta
+
+    d = clip_eta(tf.constant(xa - x, tf.float32), eps, norm).numpy()
     return np.clip(x + d, *bounds).astype(np.float32)
 
 
 def within_budget(xa, x, norm: str, eps: float, tol: float = 1e-4) -> np.ndarray:
-    d = (xa - x).reshape(len(x), -1)
-    size = np.abs(d).max(1) if norm == "inf" else np.sqrt((d ** 2).sum(1))
-    return size <= eps + tol
+    from tf_inc.attacks.utils import perturbation_size
+
+    return perturbation_size(xa, x, norm) <= eps + tol
 
 
 def noise_control(x, norm: str, eps: float, seed: int):
