@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 from tf_inc.models.generator import Generator
+from tf_inc.training.distribute import replica_mean, replica_scaled
 
 
 def _decoder_body(z, hidden: int, image_size: int, convs_per_block: int, prefix: str):
@@ -75,7 +76,9 @@ class BEGAN(keras.Model):
         self.arch = dict(z_dim=z_dim, hidden=hidden, image_size=image_size, convs_per_block=convs_per_block)
         self.generator = generator if generator is not None else build_generator(**self.arch)
         self.discriminator = discriminator if discriminator is not None else build_discriminator(**self.arch)
-        self.k_t = self.add_weight(shape=(), initializer="zeros", trainable=False, name="k_t")
+        # every replica computes the same (replica-averaged) k_t update: keep the first one's
+        self.k_t = self.add_weight(shape=(), initializer="zeros", trainable=False, name="k_t",
+                                   aggregation="only_first_replica")
         self.trackers = {n: keras.metrics.Mean(name=n) for n in
                          ("d_loss", "g_loss", "d_real", "d_fake", "k_t", "m_global")}
         self.built = True
@@ -104,9 +107,10 @@ class BEGAN(keras.Model):
             g_loss = d_fake
         g_vars = self.generator.trainable_variables
         d_vars = self.discriminator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))
-        balance = self.gamma * d_real - g_loss
+        # the optimizers sum the replicas' gradients: scale by 1 / replicas (identity on one device)
+        self.g_optimizer.apply_gradients(zip(replica_scaled(g_tape.gradient(g_loss, g_vars)), g_vars))
+        self.d_optimizer.apply_gradients(zip(replica_scaled(d_tape.gradient(d_loss, d_vars)), d_vars))
+        balance = replica_mean(self.gamma * d_real - g_loss)     # the global batch's balance, on every replica
         k_before = tf.identity(self.k_t)
         self.k_t.assign(tf.clip_by_value(self.k_t + self.lambda_k * balance, 0.0, 1.0))
         values = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,

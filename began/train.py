@@ -15,6 +15,7 @@ import keras
 from tf_inc.cli import parse_config
 from tf_inc.io import save_keras_model
 from tf_inc.paths import model_path
+from tf_inc.training.distribute import STRATEGIES, make_strategy, worker_path
 from tf_inc.training.loop import fit_resumable
 
 
@@ -37,6 +38,9 @@ class BEGANConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     run_dir: str = field(default="runs/celeba_began", metadata={"help": "checkpoints, logs, TensorBoard"})
     out_dir: str = field(default="", metadata={"help": "where the .keras files go (default: models dir)"})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute strategy (tf_inc.training.distribute): default, mirrored or multiworker "
+                "(TF_CONFIG); batch_size is the global batch", "choices": list(STRATEGIES)})
 
 
 def train_began(cfg: BEGANConfig = BEGANConfig(), verbose: int = 1, dataset=None):
@@ -44,17 +48,19 @@ def train_began(cfg: BEGANConfig = BEGANConfig(), verbose: int = 1, dataset=None
     from began.model import BEGAN
     from tf_inc.data.celeba import load_celeba
 
+    strategy = make_strategy(cfg.strategy)        # first: multiworker configures collectives at startup
     keras.utils.set_random_seed(cfg.seed)
     if dataset is None:
         root = Path(cfg.celeba_dir) if cfg.celeba_dir else None
         dataset = load_celeba("gan", root=root, n=cfg.n_images)
     images = dataset.map(lambda *ex: ex[0]).cache()
-    model = BEGAN(gamma=cfg.gamma, lambda_k=cfg.lambda_k, z_dim=cfg.z_dim, hidden=cfg.hidden,
-                  convs_per_block=cfg.convs_per_block)
-    model.compile(
-        g_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1),
-        d_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1),
-    )
+    with strategy.scope():
+        model = BEGAN(gamma=cfg.gamma, lambda_k=cfg.lambda_k, z_dim=cfg.z_dim, hidden=cfg.hidden,
+                      convs_per_block=cfg.convs_per_block)
+        model.compile(
+            g_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1),
+            d_optimizer=keras.optimizers.Adam(cfg.learning_rate, beta_1=cfg.beta1),
+        )
     rounds = -(-cfg.steps // cfg.steps_per_round)
     t0 = time.time()
     logs = fit_resumable(
@@ -69,8 +75,10 @@ def train_began(cfg: BEGANConfig = BEGANConfig(), verbose: int = 1, dataset=None
             "d_optimizer": model.discriminator.trainable_variables,
         },
         verbose=verbose,
+        strategy=strategy,
     )
     out_dir = Path(cfg.out_dir) if cfg.out_dir else model_path("").parent
+    out_dir = worker_path(out_dir, strategy)          # non-chief workers save a private copy
     save_keras_model(model, out_dir / "celeba_began.keras")
     save_keras_model(model.generator, out_dir / "celeba_generator.keras")
     print(f"[tf-inc] BEGAN: M_global {logs.get('m_global', float('nan')):.4f}, k_t {float(model.k_t.numpy()):.4f} "

@@ -54,3 +54,74 @@ def test_choices_apply_to_list_flags_too():
     assert parse_config(WithChoices, ["--kinds", "b", "a"]).kinds == ["b", "a"]
     with pytest.raises(SystemExit):
         parse_config(WithChoices, ["--kinds", "a", "c"])
+
+
+# --------------------------------------------------------------------------- bad flags, every script
+def _experiment_configs():
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import tf_inc.experiments as E
+
+    found = []
+    for m in pkgutil.iter_modules(E.__path__):
+        mod = importlib.import_module(f"tf_inc.experiments.{m.name}")
+        for name, c in vars(mod).items():
+            if (isinstance(c, type) and dataclasses.is_dataclass(c) and name.endswith("Config")
+                    and c.__module__ == mod.__name__):
+                found.append(c)
+    from began.train import BEGANConfig
+    from tf_inc.defences.adversarial_training import AdversarialTrainingConfig
+    from tf_inc.defences.robust_training import RobustTrainingConfig
+    from tf_inc.training.classifier import CelebAClassifierConfig, MnistClassifierConfig
+    from vae.model import VAEConfig
+
+    return found + [BEGANConfig, AdversarialTrainingConfig, RobustTrainingConfig, CelebAClassifierConfig,
+                    MnistClassifierConfig, VAEConfig]
+
+
+def test_every_config_default_is_valid_and_bad_counts_are_refused_before_running(capsys):
+    import dataclasses
+
+    from tf_inc.cli import parse_config, validate_config
+
+    configs = _experiment_configs()
+    assert len(configs) >= 15
+    for cls in configs:
+        assert validate_config(cls()) == [], cls.__name__
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for flag, bad in (("n", "0"), ("seed", "-1"), ("learning_rate", "-0.1"), ("steps", "-3")):
+            if flag not in fields:
+                continue
+            with pytest.raises(SystemExit) as e:
+                parse_config(cls, [f"--{flag.replace('_', '-')}", bad])
+            assert e.value.code == 2
+            err = capsys.readouterr().err
+            assert "error:" in err and (f"--{flag.replace('_', '-')} must be" in err or f"{flag}:" in err), \
+                (cls.__name__, flag, err[-300:])
+
+
+def test_nan_and_inf_flags_are_refused(capsys):
+    from tf_inc.cli import parse_config
+    from tf_inc.experiments.figure3_mnist_fgsm import Figure3Config
+
+    for argv, msg in ((["--eps", "0.1", "nan"], "--eps is NaN"), (["--learning-rate", "inf"], "must be finite")):
+        with pytest.raises(SystemExit):
+            parse_config(Figure3Config, argv)
+        assert msg in capsys.readouterr().err
+    assert parse_config(Figure3Config, ["--eta", "inf"]).eta == float("inf")      # inf is eta's default
+
+
+def test_script_input_error_is_one_line_and_exit_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tf_inc.paths import REPO_ROOT
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_INC_MODELS=str(tmp_path / "none"))
+    proc = subprocess.run([sys.executable, "scripts/figure3_mnist_fgsm.py", "--n", "0", "--out", str(tmp_path)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--n must be ≥ 1, got 0" in proc.stderr
+    assert "Traceback" not in proc.stderr

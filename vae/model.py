@@ -14,23 +14,28 @@ import tensorflow as tf
 from keras import layers
 
 from tf_inc.models.generator import Generator
+from tf_inc.training.distribute import STRATEGIES, replica_scaled
 
 
 @dataclass
 class VAEConfig:
-    """MNIST VAE training (defaults: the notebook the paper cites, early-stopped on test ELBO)."""
+    """MNIST VAE training (defaults: the notebook the paper cites, early-stopped on the validation ELBO)."""
 
     latent_dim: int = field(default=20, metadata={"help": "latent dimension k"})
     hidden: int = field(default=500, metadata={"help": "units per hidden layer"})
     batch_size: int = field(default=100, metadata={"help": "mini-batch size"})
     learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    epochs: int = field(default=100, metadata={"help": "maximum epochs (the test ELBO is flat to ~0.1 nat by then)"})
-    patience: int = field(default=8, metadata={"help": "stop after this many epochs without test-ELBO gain"})
+    epochs: int = field(default=100, metadata={"help": "maximum epochs (the validation ELBO is flat to ~0.1 nat by then)"})
+    patience: int = field(default=8, metadata={"help": "stop after this many epochs without validation-ELBO gain"})
     min_delta: float = field(default=0.05, metadata={"help": "smallest ELBO gain (nats) that counts"})
-    n_train: int = field(default=60000, metadata={"help": "training images used"})
+    n_train: int = field(default=0, metadata={"help": "training images (first of the train split; 0 = all 55000)"})
+    n_val: int = field(default=5000, metadata={"help": "validation images: the LAST n_val of the train split"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     run_dir: str = field(default="runs/mnist_vae", metadata={"help": "checkpoints, logs, TensorBoard"})
     out: str = field(default="", metadata={"help": "output .keras path (default: models dir)"})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute strategy (tf_inc.training.distribute): default, mirrored or multiworker "
+                "(TF_CONFIG); batch_size is the global batch", "choices": list(STRATEGIES)})
 
 
 def build_encoder(latent_dim: int = 20, hidden: int = 500) -> keras.Model:
@@ -98,7 +103,8 @@ class VAE(keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
             loss, recon, kl = self._elbo_terms(x, training=True)
-        grads = tape.gradient(loss, self.trainable_variables)
+        # the optimizer sums the replicas' gradients: scale by 1 / replicas (identity on one device)
+        grads = replica_scaled(tape.gradient(loss, self.trainable_variables))
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return self._update(loss, recon, kl)
 

@@ -114,7 +114,10 @@ def test_cli_entry_and_flags():
     assert (default.method, default.epsilon, default.alpha, default.batch_size, default.n_val) == (
         "fgsm_rs", 0.3, pytest.approx(0.375), 100, 5000)
     with pytest.raises(InputError):
+        AdversarialTrainingConfig(epsilon=-0.3)
+    with pytest.raises(SystemExit) as e:                      # on the command line: one usage error
         parse_config(AdversarialTrainingConfig, ["--epsilon", "-0.3"])
+    assert e.value.code == 2
 
 
 def test_cyclic_schedule_and_overfitting_detector():

@@ -28,10 +28,14 @@ def test_robustness_table_end_to_end_and_resume(models, tmp_path):
             lo, hi = m[f"{d}/worst/{b}/ci95"]
             assert lo <= worst <= hi
             ran = [m[k] for k in m if k.startswith(f"{d}/") and k.endswith(f"/{b}") and "/worst/" not in k
-                   and "/noise/" not in k and not k.startswith("seconds/")]
+                   and "/noise/" not in k and "/standalone/" not in k and not k.startswith("seconds/")]
             assert ran and all(worst <= a + 1e-9 for a in ran)          # worst case ≤ every attack
             assert worst <= m[f"{d}/clean"]
         assert f"{d}/noise/linf_0.3" in m and f"checks/{d}/unbounded_to_chance" in m
+        for c in ("iterative_ge_single_step", "whitebox_ge_transfer"):       # standalone runs, stored
+            assert isinstance(m[f"checks/{d}/{c}"], bool)
+        assert {f"{d}/standalone/{a}/linf_0.3" for a in ("fgsm", "pgd", "transfer")} <= set(m)
+    assert m["checks/none/iterative_ge_single_step"]          # PGD beats FGSM on the bare classifier
     assert "inc/unrolled/linf_0.3" in m and "none/unrolled/linf_0.3" not in m     # INC-only attack
     assert m["none/transfer/linf_0.3"] <= 0.25                # PGD on the bare classifier breaks it
     assert m["none/pgd/linf_0.3"] <= m["none/transfer/linf_0.3"]           # cumulative: never goes up

@@ -20,6 +20,9 @@ from tf_inc.bounds import dataset_bounds
 from tf_inc.paths import data_cache_dir
 
 N_TRAIN, N_TEST = 60_000, 10_000
+#: size of the validation split carved out of the END of the train split (model selection,
+#: early stopping and tuning use it; nothing is ever selected on the test split)
+VAL_SIZE = 5_000
 IMAGE_SHAPE = (28, 28, 1)
 BOUNDS = dataset_bounds("mnist")
 NUM_CLASSES = 10
@@ -105,6 +108,31 @@ def load_mnist(split: str = "test", n: Optional[int] = None) -> Tuple[np.ndarray
         x, y = x[:n], y[:n]
     images = (x.astype(np.float32) / 255.0)[..., None]
     return images, y.astype(np.int64)
+
+
+def split_indices(n_val: int = VAL_SIZE, n_train: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """``(train_idx, val_idx)`` into the MNIST **train** split.
+
+    Validation = its last ``n_val`` images, training = its first ``n_train`` (0: all the
+    others). Disjoint by construction, fixed (no shuffling), so every model of the project is
+    selected on the same 5 000 images and none of them on the test split.
+    """
+    from tf_inc.errors import InputError
+
+    n_train = n_train or N_TRAIN - n_val
+    if not 0 < n_val < N_TRAIN or not 0 < n_train <= N_TRAIN - n_val:
+        raise InputError(f"cannot split {N_TRAIN} train images into {n_train} training + {n_val} validation")
+    return np.arange(n_train), np.arange(N_TRAIN - n_val, N_TRAIN)
+
+
+def train_val_split(n_val: int = VAL_SIZE, n_train: int = 0):
+    """``((x_train, y_train), (x_val, y_val))`` from the MNIST train split (see :func:`split_indices`)."""
+    from tf_inc.bounds import check_images
+
+    train_idx, val_idx = split_indices(n_val, n_train)
+    x, y = load_mnist("train")
+    x = check_images(x, shape=IMAGE_SHAPE, bounds=BOUNDS, name="MNIST train split")
+    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
 
 
 def mnist_datasets(

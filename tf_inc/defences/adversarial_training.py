@@ -39,7 +39,9 @@ import tensorflow as tf
 from tf_inc.attacks.pgd import pgd_iterations
 from tf_inc.attacks.utils import random_init
 from tf_inc.bounds import attach_bounds, bounds_of, check_count
+from tf_inc.data.mnist import VAL_SIZE, split_indices, train_val_split  # noqa: F401  (re-exported)
 from tf_inc.errors import InputError
+from tf_inc.training.distribute import STRATEGIES, check_strategy, replica_index, replica_scaled
 
 METHODS = ("fgsm_rs", "pgd")
 LR_SCHEDULES = ("cyclic", "cosine", "constant")
@@ -94,6 +96,9 @@ class AdversarialTrainingConfig:
     run_dir: str = field(default="runs/mnist_classifier_advtrain", metadata={
         "help": "checkpoints, metrics.jsonl, TensorBoard (a rerun resumes from here)"})
     out: str = field(default="", metadata={"help": "output .keras (default: <models dir>/mnist_classifier_advtrain.keras)"})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute strategy (tf_inc.training.distribute): default, mirrored or multiworker "
+                "(TF_CONFIG); batch_size is the global batch", "choices": list(STRATEGIES)})
 
     def __post_init__(self):
         self.check()
@@ -124,6 +129,7 @@ class AdversarialTrainingConfig:
                              f"(n_val={self.n_val}), got {self.n_train}")
         if self.n_val_attack > self.n_val:
             raise InputError(f"n_val_attack: at most n_val={self.n_val}, got {self.n_val_attack}")
+        check_strategy(self.strategy)
         return self
 
     @property
@@ -133,28 +139,6 @@ class AdversarialTrainingConfig:
 
 
 # --------------------------------------------------------------------------- data
-def split_indices(n_val: int = 5000, n_train: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """``(train_idx, val_idx)`` into the MNIST **train** split: validation = its last ``n_val``
-    images, training = its first ``n_train`` (0: all the others). Disjoint by construction."""
-    from tf_inc.data.mnist import N_TRAIN
-
-    n_train = n_train or N_TRAIN - n_val
-    if not 0 < n_val < N_TRAIN or not 0 < n_train <= N_TRAIN - n_val:
-        raise InputError(f"cannot split {N_TRAIN} train images into {n_train} training + {n_val} validation")
-    return np.arange(n_train), np.arange(N_TRAIN - n_val, N_TRAIN)
-
-
-def train_val_split(n_val: int = 5000, n_train: int = 0):
-    """``((x_train, y_train), (x_val, y_val))`` from the MNIST train split (see :func:`split_indices`)."""
-    from tf_inc.bounds import check_images
-    from tf_inc.data.mnist import BOUNDS, IMAGE_SHAPE, load_mnist
-
-    train_idx, val_idx = split_indices(n_val, n_train)
-    x, y = load_mnist("train")
-    x = check_images(x, shape=IMAGE_SHAPE, bounds=BOUNDS, name="MNIST train split")
-    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
-
-
 # --------------------------------------------------------------------------- in-graph attacks
 def linf_attack(model_fn, x, y, eps: float, step: float, steps: int, bounds: Tuple[float, float],
                 seed=None, rand_init: bool = True):
@@ -203,8 +187,9 @@ class AdversarialTrainer(keras.Model):
             self.train_attack_steps, self.train_attack_step = 1, float(cfg.alpha)
         else:
             self.train_attack_steps, self.train_attack_step = int(cfg.pgd_steps), 2.5 * self.eps / cfg.pgd_steps
+        # only_first_replica: every replica counts the same steps (needed to update it under a strategy)
         self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
-                                            name="adv_step")
+                                            name="adv_step", aggregation="only_first_replica")
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "adv_acc", "acc", "fgsm_acc", "pgd_acc")}
         self.built = True
 
@@ -227,13 +212,15 @@ class AdversarialTrainer(keras.Model):
         x, y = data[0], data[1]
         y = tf.cast(y, tf.int64)
         seed = tf.stack([tf.constant(self.training_config.seed, tf.int64), tf.cast(self.step_counter, tf.int64)])
+        seed += tf.stack([tf.cast(replica_index(), tf.int64) * 1_000_003, tf.constant(0, tf.int64)])  # replica 0: as one device
         x_adv = self.adversarial_batch(x, y, seed)
         with tf.GradientTape() as tape:
             logits = self.classifier(x_adv, training=True)
             per_image = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
             loss = tf.reduce_mean(per_image)
         vars_ = self.classifier.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, vars_), vars_))
+        # the optimizer sums the replicas' gradients: scale by 1 / replicas (identity on one device)
+        self.optimizer.apply_gradients(zip(replica_scaled(tape.gradient(loss, vars_)), vars_))
         self.step_counter.assign_add(1)
         self.trackers["loss"].update_state(per_image)
         self.trackers["adv_acc"].update_state(_correct(logits, y))
@@ -241,7 +228,7 @@ class AdversarialTrainer(keras.Model):
 
     def test_step(self, data):
         x, y = data[0], tf.cast(data[1], tf.int64)
-        attack = data[2] if len(data) > 2 else tf.ones_like(y, tf.bool)
+        attack = tf.cast(data[2], tf.bool) if len(data) > 2 else tf.ones_like(y, tf.bool)
         clean = _correct(self._logits_eval(x), y)
         self.trackers["acc"].update_state(clean)
         k = self.training_config.val_pgd_steps
@@ -262,8 +249,11 @@ class AdversarialTrainer(keras.Model):
 
 
 def validation_dataset(x_val, y_val, n_attack: int, batch_size: int = VAL_BATCH) -> tf.data.Dataset:
-    """``(x, y, attack)`` batches: every image is scored clean, the first ``n_attack`` also attacked."""
-    flags = np.arange(len(x_val)) < n_attack
+    """``(x, y, attack)`` batches: every image is scored clean, the first ``n_attack`` also attacked.
+
+    ``attack`` is 1.0 / 0.0 (float32, not bool: under a ``tf.distribute`` strategy Keras averages
+    the first batch over the replicas to build the model, which bool tensors do not support)."""
+    flags = (np.arange(len(x_val)) < n_attack).astype(np.float32)
     return tf.data.Dataset.from_tensor_slices((x_val, y_val, flags)).batch(batch_size).cache()
 
 
@@ -345,26 +335,29 @@ def train_adversarial_classifier(cfg: AdversarialTrainingConfig = AdversarialTra
     ``catastrophic_overfitting_epochs``, the split sizes, ``train_time_s`` and ``out``.
     """
     from tf_inc.bounds import dataset_bounds
-    from tf_inc.io import save_keras_model
+    from tf_inc.experiments.manifest import save_and_record
     from tf_inc.models.classifiers import mnist_classifier
     from tf_inc.paths import model_path
+    from tf_inc.training.distribute import make_strategy, worker_path
     from tf_inc.training.loop import fit_resumable
 
     cfg.check()
+    strategy = make_strategy(cfg.strategy)        # first: multiworker configures collectives at startup
     keras.utils.set_random_seed(cfg.seed)
     (x_tr, y_tr), (x_val, y_val) = train_val_split(cfg.n_val, cfg.n_train)
-    if classifier is None:
-        model = mnist_classifier(name="mnist_classifier_advtrain")
-    else:
-        if bounds_of(classifier) != dataset_bounds("mnist"):
-            raise InputError(f"classifier: expects pixels in {bounds_of(classifier)}, MNIST's are "
-                             f"{dataset_bounds('mnist')}")
-        model = keras.models.clone_model(classifier)
-        model.set_weights(classifier.get_weights())
-        attach_bounds(model, dataset_bounds("mnist"))
-    trainer = AdversarialTrainer(model, cfg)
-    steps = int(math.ceil(len(x_tr) / cfg.batch_size))
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, steps * cfg.epochs)))
+    if classifier is not None and bounds_of(classifier) != dataset_bounds("mnist"):
+        raise InputError(f"classifier: expects pixels in {bounds_of(classifier)}, MNIST's are "
+                         f"{dataset_bounds('mnist')}")
+    with strategy.scope():
+        if classifier is None:
+            model = mnist_classifier(name="mnist_classifier_advtrain")
+        else:
+            model = keras.models.clone_model(classifier)
+            model.set_weights(classifier.get_weights())
+            attach_bounds(model, dataset_bounds("mnist"))
+        trainer = AdversarialTrainer(model, cfg)
+        steps = int(math.ceil(len(x_tr) / cfg.batch_size))
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, steps * cfg.epochs)))
     val_ds = validation_dataset(x_val, y_val, cfg.n_val_attack)
 
     def make_ds(r):
@@ -379,7 +372,7 @@ def train_adversarial_classifier(cfg: AdversarialTrainingConfig = AdversarialTra
                          optimizers={"optimizer": trainer.optimizer},
                          optimizer_variables={"optimizer": model.trainable_variables},
                          early_stopping_metric="val_pgd_acc", early_stopping_mode="max", patience=cfg.patience,
-                         verbose=verbose)
+                         verbose=verbose, strategy=strategy)
     train_time = time.time() - t0
     records = _epoch_log(run_dir)
     best = _best_epoch(run_dir)
@@ -392,7 +385,7 @@ def train_adversarial_classifier(cfg: AdversarialTrainingConfig = AdversarialTra
         val = trainer.evaluate(val_ds, return_dict=True, verbose=0)
     co = catastrophic_overfitting_epochs(records)
     out = Path(cfg.out) if cfg.out else model_path("mnist_classifier_advtrain.keras")
-    save_keras_model(model, out)
+    out = worker_path(out, strategy)          # non-chief workers save a private copy
     metrics = {
         "val_acc": float(val["acc"]), "val_fgsm_acc": float(val["fgsm_acc"]), "val_pgd_acc": float(val["pgd_acc"]),
         "best_epoch": best, "epochs_completed": int(logs["rounds_completed"]),
@@ -400,6 +393,9 @@ def train_adversarial_classifier(cfg: AdversarialTrainingConfig = AdversarialTra
         "n_train": len(x_tr), "n_val": len(x_val), "n_val_attack": int(cfg.n_val_attack),
         "train_time_s": round(train_time, 1), "out": str(out),
     }
+    save_and_record(model, out, command="python -m tf_inc.training adv-classifier", config=cfg,
+                    metrics={k: v for k, v in metrics.items() if k.startswith("val_")},
+                    best_epoch=best, catastrophic_overfitting_epochs=co, train_seconds=round(train_time, 1))
     if co:
         print(f"[tf-inc] catastrophic overfitting (validation PGD accuracy collapsed, FGSM accuracy did not) "
               f"at epoch(s) {co}; kept epoch {metrics['best_epoch']}", flush=True)

@@ -27,6 +27,7 @@ from tf_inc.manifold.divergences import (
     mean_squared_difference,
 )
 from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig
+from tf_inc.training.distribute import STRATEGIES, check_strategy, replica_index, replica_scaled
 
 
 def _ce_and_accuracy(logits, y):
@@ -64,6 +65,10 @@ class RobustTrainingConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     run_dir: str = field(default="", metadata={"help": "checkpoints, logs, TensorBoard (default: runs/<dataset>_classifier_robust, where the zoo and Figure 7 resume from)"})
     out: str = field(default="", metadata={"help": "output .keras (default: <dataset>_classifier_robust.keras)"})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute strategy (tf_inc.training.distribute): default, mirrored or multiworker "
+                "(TF_CONFIG); batch_size and n_pairs are global (each replica attacks n_pairs / replicas)",
+        "choices": list(STRATEGIES)})
 
     def minmax_config(self) -> MinMaxConfig:
         """The training attack's settings (eq. 9 at this config's budget)."""
@@ -81,6 +86,7 @@ class RobustManifoldTrainer(keras.Model):
         check_count(cfg.attack_steps, "attack_steps", 1)
         check_count(cfg.n_pairs, "n_pairs", 1)
         check_count(cfg.every_k, "every_k", 1)
+        check_strategy(cfg.strategy)
         self.training_config = cfg
         self.train_divergence = check_divergence(cfg.train_divergence)
         self.classifier, self.generator = classifier, generator
@@ -91,8 +97,9 @@ class RobustManifoldTrainer(keras.Model):
         self.attacks = [MinMaxAttack(generator, classifier, replace(minmax, divergence=d)) for d in divs]
         self.attack = self.attacks[0]
         self.attack_steps, self.n_pairs, self.mu, self.every_k = cfg.attack_steps, cfg.n_pairs, cfg.mu, cfg.every_k
+        # only_first_replica: every replica counts the same steps (needed to update it under a strategy)
         self.step_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False,
-                                            name="adv_step")
+                                            name="adv_step", aggregation="only_first_replica")
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "ce", "adv", "acc", "valid_frac")}
         self.built = True
 
@@ -103,10 +110,19 @@ class RobustManifoldTrainer(keras.Model):
     def call(self, x, training=False):
         return self.classifier(x, training=training)
 
+    def _local_pairs(self) -> int:
+        """Pairs this replica attacks: ``n_pairs`` split over the replicas in sync (rounded up)."""
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        return -(-self.n_pairs // replicas)
+
     def fresh_pairs(self):
-        """A fresh batch of min-max pairs (images G(z), G(z') stacked) against the current classifier."""
-        seed = tf.stack([tf.cast(self.step_counter, tf.int32), 7])
-        z0, z20 = self.attack.start(self.n_pairs, seed, seed + 1)
+        """A fresh batch of min-max pairs (images G(z), G(z') stacked) against the current classifier.
+
+        Under a strategy each replica attacks its share of ``n_pairs`` from its own seeds
+        (replica 0 draws exactly the single-device pairs)."""
+        seed = tf.stack([tf.cast(self.step_counter, tf.int32), 7 + 1000 * replica_index()])
+        z0, z20 = self.attack.start(self._local_pairs(), seed, seed + 1)
         steps = tf.constant(self.attack_steps)
         if len(self.attacks) == 1:
             bz, bz2, _, _ = self.attack.run_loop(z0, z20, steps)
@@ -119,9 +135,9 @@ class RobustManifoldTrainer(keras.Model):
     def train_step(self, data):
         x, y = data
         use_adv = tf.equal(self.step_counter % self.every_k, 0)
+        n = self._local_pairs()
         imgs = tf.cond(use_adv, self.fresh_pairs,
-                       lambda: tf.zeros([2 * self.n_pairs] + list(self.generator.image_shape)))
-        n = self.n_pairs
+                       lambda: tf.zeros([2 * n] + list(self.generator.image_shape)))
         msd = mean_squared_difference(imgs[:n], imgs[n:])
         valid = tf.cast(tf.logical_and(msd < self.attack.config.valid_msd, use_adv), tf.float32)
         with tf.GradientTape() as tape:
@@ -132,7 +148,8 @@ class RobustManifoldTrainer(keras.Model):
             adv = tf.reduce_sum(div * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
             loss = ce + self.mu * adv
         vars_ = self.classifier.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, vars_), vars_))
+        # the optimizer sums the replicas' gradients: scale by 1 / replicas (identity on one device)
+        self.optimizer.apply_gradients(zip(replica_scaled(tape.gradient(loss, vars_)), vars_))
         self.step_counter.assign_add(1)
         for k, v in (("loss", loss), ("ce", ce), ("acc", acc)):
             self.trackers[k].update_state(v)
@@ -157,19 +174,29 @@ def train_robust_classifier(cfg: RobustTrainingConfig = RobustTrainingConfig(), 
     """Fine-tune a copy of the standard classifier with eq. 10; saves and returns it."""
     from tf_inc.experiments import zoo
     from tf_inc.experiments.evaluation import load_eval_data
-    from tf_inc.io import save_keras_model
+    from tf_inc.experiments.manifest import save_and_record
     from tf_inc.paths import model_path
+    from tf_inc.training.distribute import make_strategy, worker_path
     from tf_inc.training.loop import fit_resumable
 
+    strategy = make_strategy(cfg.strategy)        # first: multiworker configures collectives at startup
     keras.utils.set_random_seed(cfg.seed)
     classifier, generator, _ = zoo.dataset_models(cfg.dataset)
-    robust = keras.models.clone_model(classifier)
-    robust.set_weights(classifier.get_weights())
-    trainer = RobustManifoldTrainer(robust, generator, cfg)
-    trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    with strategy.scope():
+        robust = keras.models.clone_model(classifier)
+        robust.set_weights(classifier.get_weights())
+        trainer = RobustManifoldTrainer(robust, generator, cfg)
+        trainer.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     n_train = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
-    x_tr, y_tr = load_eval_data(cfg.dataset, min(n_train, 60000), split="train")
-    x_te, y_te = load_eval_data(cfg.dataset, 2000)
+    if cfg.dataset == "mnist":
+        # train on the train split minus its last 5 000 images; report on 2 000 of those
+        from tf_inc.data.mnist import VAL_SIZE, train_val_split
+
+        (x_tr, y_tr), (x_te, y_te) = train_val_split(VAL_SIZE, min(n_train, 60000 - VAL_SIZE))
+        x_te, y_te = x_te[:2000], y_te[:2000]
+    else:
+        x_tr, y_tr = load_eval_data(cfg.dataset, n_train, split="train")
+        x_te, y_te = load_eval_data(cfg.dataset, 2000, split="validation")
 
     def make_ds(r):
         return (tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
@@ -193,9 +220,12 @@ def train_robust_classifier(cfg: RobustTrainingConfig = RobustTrainingConfig(), 
     fit_resumable(trainer, make_ds, extra_callbacks=[StepLog()], rounds=cfg.epochs, steps_per_round=cfg.steps_per_epoch,
                   run_dir=run_dir, val_ds=tf.data.Dataset.from_tensor_slices((x_te, y_te)).batch(500),
                   optimizers={"optimizer": trainer.optimizer},
-                  optimizer_variables={"optimizer": robust.trainable_variables}, verbose=verbose)
+                  optimizer_variables={"optimizer": robust.trainable_variables}, verbose=verbose,
+                  strategy=strategy)
     acc = float((robust.predict(x_te, verbose=0).argmax(1) == y_te).mean())
     out = Path(cfg.out) if cfg.out else model_path(f"{cfg.dataset}_classifier_robust.keras")
-    save_keras_model(robust, out)
-    print(f"[tf-inc] robust classifier: clean accuracy {acc:.4f} ({time.time() - t0:.0f}s) -> {out}", flush=True)
+    out = worker_path(out, strategy)          # non-chief workers save a private copy
+    save_and_record(robust, out, command=f"python -m tf_inc.training robust-classifier --dataset {cfg.dataset}",
+                    config=cfg, metrics={"val_accuracy_2000": acc}, train_seconds=round(time.time() - t0, 1))
+    print(f"[tf-inc] robust classifier: validation accuracy {acc:.4f} ({time.time() - t0:.0f}s) -> {out}", flush=True)
     return robust, acc

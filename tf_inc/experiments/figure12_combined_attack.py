@@ -43,7 +43,7 @@ class Figure12Config:
     encoder: str = field(default="auto", metadata={"help": "vae (MNIST), train, or auto (vae if available)"})
     encoder_images: int = field(default=20000, metadata={"help": "training images for --encoder train"})
     encoder_epochs: int = field(default=10, metadata={"help": "epochs for --encoder train"})
-    steps: int = field(default=0, metadata={"help": "INC inversion steps (0 = dataset default)"})
+    steps: int = field(default=0, metadata={"min": 0, "help": "INC inversion steps (0 = dataset default)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "INC inversion restarts"})
 
 

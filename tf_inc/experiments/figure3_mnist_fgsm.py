@@ -44,6 +44,9 @@ class Figure3Config:
     prior_weight: float = field(default=InversionConfig.prior_weight, metadata={"help": "weight of the ||z||² prior term"})
     early_stop: bool = field(default=InversionConfig.early_stop, metadata={"help": "per-image early stopping"})
     patience: int = field(default=InversionConfig.patience, metadata={"help": "early-stopping patience (steps)"})
+    preset: str = field(default="paper", metadata={
+        "help": "inversion preset: paper (Alg. 1: 1000 constant-lr steps, early stopping) or fast "
+                "(250 cosine-decayed steps; overrides --steps and --early-stop)", "choices": ["paper", "fast"]})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold on ||G(z*)-x|| (inf = none)"})
     recon_eps: float = field(default=0.2, metadata={"help": "ε of the reconstruction grid"})
     recon_images: int = field(default=8, metadata={"help": "columns of the reconstruction grid"})
@@ -68,12 +71,12 @@ def run(cfg: Figure3Config):
     clf_acc = [float((predict_labels(classifier, a) == y).mean()) for a in advs]
 
     # --- Invert-and-Classify on every (ε, image) in one batched projection
-    inv_cfg = InversionConfig(steps=cfg.steps, restarts=cfg.restarts, learning_rate=cfg.learning_rate,
-                              prior_weight=cfg.prior_weight, early_stop=cfg.early_stop,
-                              patience=cfg.patience)
+    inv_cfg = InversionConfig.preset(cfg.preset, steps=cfg.steps, restarts=cfg.restarts,
+                                     learning_rate=cfg.learning_rate, prior_weight=cfg.prior_weight,
+                                     early_stop=cfg.early_stop, patience=cfg.patience)
     inc = InvertAndClassify(generator, classifier, inv_cfg, eta=cfg.eta, seed=cfg.seed)
-    print(f"[{NAME}] inverting {len(eps)} x {len(x)} images ({cfg.restarts} restarts, "
-          f"<= {cfg.steps} steps) ...", flush=True)
+    print(f"[{NAME}] inverting {len(eps)} x {len(x)} images ({inv_cfg.restarts} restarts, "
+          f"<= {inv_cfg.steps} steps, {cfg.preset} preset) ...", flush=True)
     out = inc.predict(np.concatenate(advs), progress=True)
     n = len(x)
     inc_acc, inc_acc_reject, reject_rate, recon_l2, mean_steps = [], [], [], [], []

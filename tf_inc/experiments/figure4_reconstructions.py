@@ -37,7 +37,7 @@ class Figure4Config:
     seed: int = field(default=0, metadata={"help": "seed of the inversion restarts"})
     out: str = field(default="results", metadata={"help": "output directory"})
     eps: float = field(default=0.0, metadata={"help": "FGSM ε (0 = paper's 0.05 on CelebA, 0.2 on MNIST)"})
-    steps: int = field(default=0, metadata={"help": "inversion steps (0 = dataset default)"})
+    steps: int = field(default=0, metadata={"min": 0, "help": "inversion steps (0 = dataset default)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
 
 

@@ -48,7 +48,7 @@ class Figure5Config:
     jacobian_lambda: float = field(default=0.1, metadata={"help": "Jacobian augmentation step λ"})
     substitute_epochs: int = field(default=10, metadata={"help": "substitute training epochs"})
     bim_iter: int = field(default=20, metadata={"help": "BIM iterations (paper: 20)"})
-    steps: int = field(default=0, metadata={"help": "INC inversion steps (0 = dataset default)"})
+    steps: int = field(default=0, metadata={"min": 0, "help": "INC inversion steps (0 = dataset default)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "INC inversion restarts"})
 
 

@@ -49,7 +49,7 @@ class Table1Config:
     cw_iterations: int = field(default=500, metadata={"help": "CW Adam iterations per run"})
     cw_learning_rate: float = field(default=1e-2, metadata={"help": "CW-ℓ2/ℓ0 Adam learning rate"})
     cw_linf_learning_rate: float = field(default=5e-2, metadata={"help": "CW-ℓ∞ Adam learning rate"})
-    steps: int = field(default=0, metadata={"help": "inversion steps (0 = dataset default: 1000 / 3000)"})
+    steps: int = field(default=0, metadata={"min": 0, "help": "inversion steps (0 = dataset default: 1000 / 3000)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold (inf = never reject)"})
 

@@ -35,27 +35,46 @@ class Artifact:
 ARTIFACTS: Dict[str, Artifact] = {a.filename: a for a in (
     Artifact("mnist_classifier.keras", "mnist", "classifier"),
     Artifact("mnist_vae.keras", "mnist", "vae"),
+    Artifact("mnist_vae_2d.keras", "mnist", "vae"),          # Figure 14: same VAE, 2-d latent
     Artifact("mnist_classifier_robust.keras", "mnist", "classifier"),
     Artifact("mnist_classifier_advtrain.keras", "mnist", "classifier"),
+    Artifact("mnist_mlp.keras", "mnist", "classifier"),
+    Artifact("mnist_cnn_wide.keras", "mnist", "classifier"),
+    Artifact("mnist_rbf.keras", "mnist", "classifier"),
     Artifact("celeba_classifier.keras", "celeba", "classifier"),
     Artifact("celeba_generator.keras", "celeba", "generator"),
     Artifact("celeba_classifier_robust.keras", "celeba", "classifier"),
+    Artifact("imagenet_squeezenet11.keras", "imagenet", "classifier"),   # converted, not trained
 )}
 
 
 def load(name: str, compile: bool = False):
     """Load ``<models dir>/<name>`` (bounds attached when it is a registered artifact).
 
-    Raises ``FileNotFoundError`` with a hint if absent.
+    Raises ``FileNotFoundError`` with a hint if absent, and
+    :class:`~tf_inc.experiments.manifest.ModelFileError` with one message saying how to restore
+    the file when it fails its SHA-256 manifest check (shipped models) or cannot be loaded
+    (truncated, corrupt, another architecture, or custom code refused by Keras' safe mode).
     """
+    from tf_inc.experiments.manifest import ModelFileError, verify
+
     import began.model  # noqa: F401  (registers custom classes)
     import tf_inc.models  # noqa: F401
+    import tf_inc.models.extra_classifiers  # noqa: F401  (registers the RBF layer)
     import vae.model  # noqa: F401
 
     path = model_path(name)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; train it with `python -m tf_inc.training ...`")
-    model = keras.saving.load_model(path, compile=compile)
+    verify(path)
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as e:  # noqa: BLE001  (any failure of the file gets the same advice)
+        raise ModelFileError(
+            f"cannot load {path}: {type(e).__name__}: {str(e)[:300]}. The file is truncated, corrupt, of "
+            "another architecture or carries custom code (refused: Keras safe mode stays on). Delete it "
+            "and let the script retrain it, run `make models-retrain`, or restore a shipped model with "
+            f"`git checkout -- {path.name}` in the models directory.") from e
     if name in ARTIFACTS:
         attach_bounds(model, ARTIFACTS[name].bounds)
         for part in ("decoder", "encoder"):
@@ -84,6 +103,18 @@ def mnist_vae():
     from vae.train import train_vae
 
     return get_or_train("mnist_vae.keras", lambda: train_vae(VAEConfig(), verbose=2))
+
+
+def mnist_vae_2d(**overrides):
+    """The 2-d-latent MNIST VAE of Appendix A's Figure 14 (``VAE(latent_dim=2)``, validation split
+    carved from train), trained once and cached as ``mnist_vae_2d.keras``; ``overrides`` are
+    :class:`vae.model.VAEConfig` fields used only when it has to be trained."""
+    from vae.model import VAEConfig
+    from vae.train import train_vae
+
+    cfg = VAEConfig(**{"latent_dim": 2, "run_dir": "runs/mnist_vae_2d",
+                       "out": str(model_path("mnist_vae_2d.keras")), **overrides})
+    return get_or_train("mnist_vae_2d.keras", lambda: train_vae(cfg, verbose=2))
 
 
 def celeba_classifier():
@@ -124,6 +155,14 @@ def adversarially_trained_classifier(dataset: str = "mnist"):
         raise InputError(f"adversarial training baseline: MNIST only, got dataset {dataset!r}")
     return get_or_train("mnist_classifier_advtrain.keras",
                         lambda: train_adversarial_classifier(AdversarialTrainingConfig(), verbose=2))
+
+
+def imagenet_classifier(name: str = "squeezenet", image_size=None, weights_path=None):
+    """ImageNet classifier taking [0, 1] RGB: ``squeezenet`` (``imagenet_squeezenet11.keras``, converted from
+    ndf's SHA-pinned weights on first use) or ``resnet152`` (the user's Keras weights file)."""
+    from tf_inc.models.imagenet import load_classifier
+
+    return load_classifier(name, image_size, weights_path)
 
 
 def dataset_models(dataset: str):

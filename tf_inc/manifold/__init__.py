@@ -3,7 +3,8 @@ divergences between classifier outputs.
 
 * :mod:`tf_inc.manifold.inversion` — :func:`project`, :class:`Projector`, :class:`InversionConfig`;
 * :mod:`tf_inc.manifold.minmax` — :class:`MinMaxAttack`, :class:`MinMaxConfig`, the latent-space attack;
-* :mod:`tf_inc.manifold.divergences` — sym-CE / ℓ2 / sym-KL and the pair metrics.
+* :mod:`tf_inc.manifold.divergences` — sym-CE / ℓ2 / sym-KL and the pair metrics;
+* :mod:`tf_inc.manifold.natural` — natural adversaries (Zhao et al.): latent search for a label change.
 """
 from tf_inc.manifold.inversion import (  # noqa: F401
     InversionConfig,
@@ -16,4 +17,10 @@ from tf_inc.manifold.minmax import (  # noqa: F401
     MinMaxConfig,
     PairResult,
     latent_space_attack,
+)
+from tf_inc.manifold.natural import (  # noqa: F401
+    NaturalAdversaryConfig,
+    NaturalAdversaryResult,
+    NaturalAdversarySearch,
+    natural_adversaries,
 )

@@ -49,7 +49,14 @@ def main(argv=None):
         print("usage: python -m tf_inc.training {" + ",".join(entries) + "} [--flags]")
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     cls, fn = entries[argv[0]]
-    fn(parse_config(cls, argv[1:], description=f"train {argv[0]}"))
+    from tf_inc.errors import InputError
+
+    cfg = parse_config(cls, argv[1:], description=f"train {argv[0]}")
+    try:
+        fn(cfg)
+    except InputError as e:          # bad data, TF_CONFIG, ...: one line, not a traceback
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 

@@ -1,0 +1,39 @@
+"""Shared pieces of the ``notes_*`` experiments (the attacks and analyses of the accompanying
+notes: the blog post on attacks and defences on MNIST and Goodfellow's lecture)."""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from tf_inc.errors import InputError
+
+
+def require_mnist(dataset: str, name: str) -> None:
+    if dataset != "mnist":
+        raise SystemExit(f"{name} is defined on MNIST only (the notes' setting), got --dataset {dataset}")
+
+
+def correct_test_images(model, n: int, digit: Optional[int] = None, offset: int = 0
+                        ) -> Tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` MNIST test images (of class ``digit`` if given, skipping the first ``offset``
+    candidates) that ``model`` classifies correctly, in test-set order."""
+    from tf_inc.data.mnist import load_mnist
+    from tf_inc.experiments.evaluation import predict_labels
+
+    if n < 1:
+        raise InputError(f"n: expected at least one image, got {n}")
+    x, y = load_mnist("test")
+    keep = np.ones(len(y), bool) if digit is None else (y == digit)
+    idx = np.where(keep)[0][offset:]
+    ok = idx[predict_labels(model, x[idx]) == y[idx]][:n]
+    if len(ok) < n:
+        print(f"[notes] only {len(ok)} suitable test images (asked for {n})", flush=True)
+    return x[ok], y[ok]
+
+
+def summary(values) -> dict:
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        return {"mean": float("nan"), "median": float("nan"), "min": float("nan"), "max": float("nan")}
+    return {"mean": float(v.mean()), "median": float(np.median(v)), "min": float(v.min()), "max": float(v.max())}
