@@ -4,7 +4,7 @@ The experiment itself is :mod:`tf_inc.experiments.notes_cross_sections`; this sc
 (``--help`` lists every flag with its default) and prints where the figure and the result
 JSON went.
 
-    python scripts/notes_cross_sections.py --n 16 --eps-max 0.5
+    python scripts/notes_cross_sections.py --n 16 --eps-max 0.3
 """
 from tf_inc.cli import run_script
 from tf_inc.experiments.notes_cross_sections import CrossSectionConfig, run

@@ -75,7 +75,9 @@ def train_vae(cfg: VAEConfig = VAEConfig(), verbose: int = 1):
     metrics["epochs"] = logs["rounds_completed"]
     out = Path(cfg.out) if cfg.out else model_path("mnist_vae.keras")
     out = worker_path(out, strategy)          # non-chief workers save a private copy
-    save_and_record(vae, out, command="python -m tf_inc.training vae", config=cfg,
+    command = "python -m tf_inc.training vae" + (f" --latent-dim {cfg.latent_dim}" if cfg.latent_dim != 20 else "") \
+        + (f" --out {cfg.out}" if cfg.out else "")
+    save_and_record(vae, out, command=command, config=cfg,
                     metrics={k: float(v) for k, v in metrics.items()}, train_seconds=round(time.time() - t0, 1))
     print(
         f"[tf-inc] MNIST VAE: validation ELBO {metrics['val_elbo']:.2f}, test ELBO {metrics['test_elbo']:.2f} nats, "

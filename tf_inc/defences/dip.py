@@ -120,6 +120,10 @@ class DIPResult:
         return int(self.iterations.sum())
 
 
+#: compiled fit loops, keyed by (image shape, network, static settings)
+_LOOPS: Dict[tuple, object] = {}
+
+
 def _row_mse(a, b):
     """(K,) per-row mean of (a − b)², reduced over the flattened row (batch-invariant rounding)."""
     d = tf.reshape(a - b, [tf.shape(a)[0], -1])
@@ -146,13 +150,19 @@ class DIPFitter:
         self.net = SkipNet(self.net_config, shape)
         self.image_shape = self.net.image_shape
         self.bounds = bounds_of(None, bounds)
-        # one graph for every batch size (unknown leading dim): Grappler rewrites a graph
-        # traced for a known K differently, which would break the batch-invariance
-        img = tf.TensorSpec([None, *self.image_shape], tf.float32)
-        scalar = lambda dt: tf.TensorSpec([], dt)  # noqa: E731
-        self._loop = tf.function(self._loop_impl, input_signature=[
-            img, tf.TensorSpec([None], tf.int64), scalar(tf.int64), scalar(tf.int32), scalar(tf.float32),
-            scalar(tf.float32), tf.TensorSpec([None], tf.int32)])
+        # the compiled loop depends only on the network and the static settings (the budget,
+        # threshold and learning rate are graph inputs): fitters that agree share one trace
+        c = self.config
+        key = (self.image_shape, self.net_config, c.beta1, c.beta2, c.epsilon, c.input_noise_std, c.ema)
+        if key not in _LOOPS:
+            # one graph for every batch size (unknown leading dim): Grappler rewrites a graph
+            # traced for a known K differently, which would break the batch-invariance
+            img = tf.TensorSpec([None, *self.image_shape], tf.float32)
+            scalar = lambda dt: tf.TensorSpec([], dt)  # noqa: E731
+            _LOOPS[key] = tf.function(self._loop_impl, input_signature=[
+                img, tf.TensorSpec([None], tf.int64), scalar(tf.int64), scalar(tf.int32), scalar(tf.float32),
+                scalar(tf.float32), tf.TensorSpec([None], tf.int32)])
+        self._loop = _LOOPS[key]
 
     # ------------------------------------------------------------------ graph
     def _loop_impl(self, x01, keys, seed, max_iters, lr, threshold, snap_t):
@@ -377,7 +387,9 @@ class DIPInvertAndClassify:
 
         @tf.custom_gradient
         def _proj(xx):
-            out = self.fitter.fit_tensors(xx, seed=self.seed)[0]
+            # the fit sees a stopped input: called on a watched tensor, TF would build (and
+            # compile) the backward graph of the whole fit loop, only for the identity to replace it
+            out = self.fitter.fit_tensors(tf.stop_gradient(xx), seed=self.seed)[0]
 
             def grad(dy, variables=None):
                 if variables:
@@ -397,7 +409,8 @@ class DIPInvertAndClassify:
 
     def logits(self, x: tf.Tensor) -> tf.Tensor:
         """Classifier logits on the (non-differentiable) fit."""
-        x_hat = tf.stop_gradient(self.fitter.fit_tensors(tf.convert_to_tensor(x, tf.float32), seed=self.seed)[0])
+        x = tf.stop_gradient(tf.convert_to_tensor(x, tf.float32))
+        x_hat = tf.stop_gradient(self.fitter.fit_tensors(x, seed=self.seed)[0])
         return self.classifier(x_hat, training=False)
 
     def naive_probabilities(self, x: tf.Tensor) -> tf.Tensor:

@@ -56,7 +56,7 @@ def mc_dropout_split(classifier, seed: int = 0):
     """
     if not isinstance(classifier, keras.Model) or not hasattr(classifier, "inputs") or classifier.inputs is None:
         raise InputError("MC dropout needs a functional Keras classifier")
-    if not any(isinstance(l, keras.layers.Dropout) for l in classifier.layers):
+    if not any(isinstance(layer, keras.layers.Dropout) for layer in classifier.layers):
         raise InputError(f"{classifier.name} has no Dropout layer: MC dropout needs a dropout classifier")
     counter = iter(range(10**6))
 
@@ -66,7 +66,7 @@ def mc_dropout_split(classifier, seed: int = 0):
         return layer                                   # shared: same weights, inference behaviour
 
     mc = keras.models.clone_model(classifier, clone_function=clone)
-    first = next(l for l in mc.layers if isinstance(l, AlwaysOnDropout))
+    first = next(layer for layer in mc.layers if isinstance(layer, AlwaysOnDropout))
     inputs = mc.inputs[0] if len(mc.inputs) == 1 else mc.inputs
     trunk = keras.Model(inputs, first.input, name=classifier.name + "_trunk")
     head = keras.Model(first.input, mc.outputs, name=classifier.name + "_mc_head")

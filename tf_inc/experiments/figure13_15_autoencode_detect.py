@@ -187,7 +187,8 @@ def run(cfg: Figure13To15Config):
             p = ae.predict(z)
             return p["label"], p["recon_l2"]
 
-        enc_res = _adaptive(enc_det, judge_encoder, xa, ya, cfg.adaptive_eps_encoder, cfg.adaptive_iter, cfg.adaptive_lams, cfg.seed)
+        enc_res = _adaptive(enc_det, judge_encoder, xa, ya, cfg.adaptive_eps_encoder, cfg.adaptive_iter,
+                            cfg.adaptive_lams, cfg.seed)
         view = inc_det.attack_view(seed=cfg.seed + 1000, config=InversionConfig(
             steps=cfg.attack_steps, restarts=1, warm_start=True, early_stop=False))
 

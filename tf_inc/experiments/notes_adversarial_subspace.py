@@ -121,7 +121,10 @@ def run(cfg: SubspaceConfig):
         metrics[f"{key}/median_directions"] = float(np.median(est))
         metrics[f"{key}/frac_more_than_1"] = float((est > 1).mean())
         metrics[f"{key}/frac_zero"] = float((est == 0).mean())
-        metrics[f"{key}/gradient_direction_success"] = float((counts[:, 0] > 0).mean())   # k = 1: ε·ĝ
+        fooled = counts[:, 0] > 0                                  # k = 1: ε·ĝ itself is adversarial
+        metrics[f"{key}/gradient_direction_success"] = float(fooled.mean())
+        metrics[f"{key}/mean_directions_where_gradient_fools"] = float(est[fooled].mean()) if fooled.any() \
+            else float("nan")
         metrics[f"{key}/directions"] = [int(v) for v in est]
         metrics[f"{key}/success_frac_by_k"] = [float(v) for v in (counts / np.asarray(metrics["k_grid"])).mean(0)]
         print(f"  ε={e:g}: mean {est.mean():.1f}, median {np.median(est):.0f} directions "

@@ -97,7 +97,7 @@ class CrossSectionConfig:
     n: int = field(default=16, metadata={"help": "correctly classified test images"})
     seed: int = field(default=0, metadata={"help": "seed of the random directions"})
     out: str = field(default="results", metadata={"help": "output directory"})
-    eps_max: float = field(default=0.5, metadata={"help": "half-width of the plane (ℓ∞ units of sign(∇L))",
+    eps_max: float = field(default=0.3, metadata={"help": "half-width of the plane (ℓ∞ units of sign(∇L))",
                                                     "min": 0.0})
     grid: int = field(default=41, metadata={"help": "lattice points per axis", "min": 3})
     clip: bool = field(default=False, metadata={"help": "clip every point of the plane to [0, 1]"})
@@ -147,12 +147,12 @@ def run(cfg: CrossSectionConfig):
     import matplotlib.pyplot as plt
 
     m = min(cfg.figure_images, len(x))
-    fig, axes = plt.subplots(2, m, figsize=(1.5 * m + 0.6, 3.6), squeeze=False)
+    fig, axes = plt.subplots(2, m, figsize=(1.5 * m + 0.6, 4.0), squeeze=False)
     _draw(fig, axes[0], adv[:m], y[:m], cfg.eps_max, "FGSM → / random ↓")
     _draw(fig, axes[1], rnd[:m], y[:m], cfg.eps_max, "random → / random ↓")
     fig.suptitle(f"cross-sections over [−{cfg.eps_max:g}, {cfg.eps_max:g}]² (white = correct class, "
                  f"colour = tab10 class)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94), h_pad=1.2)
     return write_results(NAME, out=cfg.out, paper_ref="notes: adversarial and random cross-sections (lecture)",
                          dataset="mnist", config=cfg, metrics=metrics, paper={}, runtime_s=timer.elapsed,
                          figures={"": fig})

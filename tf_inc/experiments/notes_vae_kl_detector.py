@@ -155,8 +155,9 @@ def run(cfg: VAEKLConfig):
     for k in vaes:
         for name in attacks:
             p = f"vae{k}/{name}/"
-            print(f"  {k:2d}-d VAE {name:12s} AUC {m[p + 'auc']:.3f}  detect@5%FPR {m[p + 'detection_rate'] * 100:5.1f}%"
-                  f"  detect@0.3 {m[p + 'detection_rate_at_notes_threshold'] * 100:5.1f}%")
+            print(f"  {k:2d}-d VAE {name:12s} AUC {m[p + 'auc']:.3f}  "
+                  f"detect@5%FPR {m[p + 'detection_rate'] * 100:5.1f}%  "
+                  f"detect@0.3 {m[p + 'detection_rate_at_notes_threshold'] * 100:5.1f}%")
 
     ks = list(vaes)
     fig, axes = plt.subplots(len(ks), 3, figsize=(14, 3.6 * len(ks)), squeeze=False)

@@ -249,7 +249,8 @@ def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
         if model is None:
             continue
         h.update(name.encode())
-        for w in model.weights:
+        owner = getattr(model, "__self__", model)          # a bound method (vae.encode) → its model
+        for w in getattr(owner, "weights", []):
             h.update(np.asarray(w).tobytes())
     return h.hexdigest()[:12]
 

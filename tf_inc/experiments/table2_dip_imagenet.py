@@ -80,6 +80,10 @@ class Table2ImageNetConfig:
     max_iterations: Optional[int] = field(default=None, metadata={
         "help": "DIP iterations for every ε (none = the paper's: 500 for ε <= 0.05, 100 for ε = 0.1)"})
     mse_threshold: float = field(default=0.005, metadata={"help": "stop a fit once its MSE < this (paper 0.005)"})
+    mse_scale: str = field(default="01", metadata={
+        "help": "pixel scale the MSE threshold is measured in: 01 = [0, 1] (the reference DIP code's, as "
+                "tf_inc.defences.dip), pm1 = [-1, 1] (the paper's image scale; 4x the [0, 1] MSE, so a "
+                "4x tighter fit)", "choices": ["01", "pm1"]})
     learning_rate: float = field(default=0.01, metadata={"help": "DIP Adam lr (paper 0.01)"})
     input_noise_std: float = field(default=0.0, metadata={
         "help": "code noise σ per iteration (reference denoising 1/30; 0 = Alg. 2 as written)"})
@@ -123,6 +127,15 @@ def _budget(cfg: Table2ImageNetConfig, eps: float) -> int:
     return int(cfg.max_iterations) if cfg.max_iterations is not None else DIPConfig.paper_max_iterations(eps)
 
 
+def _threshold01(cfg: Table2ImageNetConfig) -> float:
+    """The early-stopping threshold on the [0, 1]-scale MSE the fitter measures."""
+    if cfg.mse_scale not in ("01", "pm1"):
+        from tf_inc.errors import InputError
+
+        raise InputError(f"mse_scale must be 01 or pm1, got {cfg.mse_scale!r}")
+    return cfg.mse_threshold if cfg.mse_scale == "01" else cfg.mse_threshold / PAPER_RANGE_WIDTH ** 2
+
+
 def run(cfg: Table2ImageNetConfig):
     from tf_inc.defences.dip import DIPConfig, DIPInvertAndClassify
     from tf_inc.errors import InputError
@@ -153,7 +166,7 @@ def run(cfg: Table2ImageNetConfig):
     adv_acc = [float((predict_labels(classifier, a, batch=32) == y).mean()) for a in advs]
 
     dip_cfg = DIPConfig(max_iterations=max(_budget(cfg, e) for e in eps), learning_rate=cfg.learning_rate,
-                        mse_threshold=cfg.mse_threshold, input_noise_std=cfg.input_noise_std, ema=cfg.ema,
+                        mse_threshold=_threshold01(cfg), input_noise_std=cfg.input_noise_std, ema=cfg.ema,
                         batch_size=cfg.batch_size)
     net = SkipNetConfig.uniform(cfg.net_scales, cfg.net_channels, cfg.net_channels, cfg.net_skip)
     dip = DIPInvertAndClassify(classifier, dip_cfg, net=net, seed=cfg.seed, bounds=bounds,
@@ -162,7 +175,7 @@ def run(cfg: Table2ImageNetConfig):
 
     # --- clean images: one fit of the largest budget, snapshots at the smaller ones
     print(f"[{NAME}] DIP fits of the clean images (<= {budgets[-1]} iterations, "
-          f"MSE < {cfg.mse_threshold}) ...", flush=True)
+          f"MSE < {cfg.mse_threshold} in {'[0, 1]' if cfg.mse_scale == '01' else '[-1, 1]'} scale) ...", flush=True)
     t0 = time.time()
     clean_fit = dip.fit(x, progress=True, snapshots=budgets[:-1], max_iterations=budgets[-1])
     clean_s = time.time() - t0

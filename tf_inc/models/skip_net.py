@@ -29,11 +29,22 @@ variance is 0, which is why the coarsest scale must stay ≥ 2×2
 **K networks in one graph.** All weights of one network are one flat vector,
 so K networks are a ``(K, P)`` tensor: one Adam update, one gather when rows
 stop early (:mod:`tf_inc.defences.dip`). The network runs channels-first and
-each conv is an im2col (9 shifted slices of the padded input) followed by one
-batched matmul with the per-network kernels, so network k only ever sees image k and row k's result does not depend
-on the other rows (nor on how many there are). :func:`build_keras_skip_net`
-builds the same single network from standard Keras layers; the tests check the
-two agree given the same weights.
+each conv is an im2col (k·k shifted windows of the padded input) followed by
+one batched matmul with the per-network kernels; network k only ever sees
+image k. :func:`build_keras_skip_net` builds the same single network from
+standard Keras layers; the tests check that the two agree given the same weights.
+
+**Bit-for-bit batch invariance.** Row k's forward pass and gradient are the same
+to the last bit whether it is computed alone or with any number of other rows, so
+a batched fit reproduces the one-at-a-time fit exactly. TF does not give this for
+free on CPU; the places that needed care, each commented where it is handled:
+per-image sums are innermost-axis reductions (:func:`_pixel_sum`), a lone row's
+small matmuls run as a batch of two (:func:`_batched_matmul`), 1/√var is taken in
+float64 (Grappler would otherwise turn it into an approximate float rsqrt), the
+sigmoid sees whole SIMD packets (:func:`_sigmoid`), and the fit loop is traced once
+for an unknown batch size. The hand-written backward passes of the im2col windows,
+the upsampling, the bias and BN (adjoints, checked against autodiff in the tests)
+also avoid TF's slow ``StridedSliceGrad``.
 
 Odd sizes work (the skip concatenation crops, as the reference does); with
 ``canvas_multiple`` the network instead runs on a canvas padded up to a multiple
@@ -84,14 +95,15 @@ class SkipNetConfig:
 
     @classmethod
     def mnist(cls, **overrides) -> "SkipNetConfig":
-        """28×28 digits on a 32×32 canvas: 3 scales (32 → 16 → 8 → 4) of 32 / 32 / 4, 16-channel code.
+        """28×28 digits on a 32×32 canvas: 3 scales (32 → 16 → 8 → 4) of 16 / 16 / 4, 8-channel code.
 
         Five scales at 32 px would reach 1×1, where per-image batch norm has zero
-        variance; three scales and narrower layers also make a fit cheap enough to run
-        hundreds of digits on a CPU.
+        variance; three scales and narrower layers (one grey channel instead of three
+        colours) make a fit cheap enough to run hundreds of digits on a CPU, and the
+        network still fits a digit to MSE 0.005 in ~25 iterations.
         """
-        base = dict(channels_down=(32,) * 3, channels_up=(32,) * 3, channels_skip=(4,) * 3,
-                    input_channels=16, canvas_multiple=32)
+        base = dict(channels_down=(16,) * 3, channels_up=(16,) * 3, channels_skip=(4,) * 3,
+                    input_channels=8, canvas_multiple=32)
         return cls(**{**base, **overrides})
 
     @classmethod
@@ -482,7 +494,7 @@ def _batch_norm(h, gamma, beta, eps: float):
         # vectorised float rsqrt is an approximation whose rounding depends on whether an
         # element lands in a SIMD packet or the scalar tail, i.e. on the batch size
         var = tf.cast(_pixel_sum(tf.square(xc)) / n + eps, tf.float64)
-        r = tf.cast(1.0 / tf.sqrt(var), tf.float32)
+        r = tf.cast(tf.math.reciprocal(tf.math.sqrt(var)), tf.float32)
         xhat = xc * _bc(r)
 
         def grad(dy):
