@@ -86,7 +86,11 @@ def input_shape_of(model_fn) -> Optional[Tuple[Optional[int], ...]]:
     return None
 
 
-def num_classes_of(model_fn) -> Optional[int]:
+def num_classes_of(model_fn, _depth: int = 0) -> Optional[int]:
+    """Number of classes of ``model_fn`` (its ``num_classes`` / output width, or those of the
+    classifier / model / INC it wraps), else ``None``."""
+    if _depth > 4:
+        return None
     for obj in (model_fn, _owner(model_fn)):
         for attr in ("num_classes", "output_shape"):
             try:
@@ -97,11 +101,12 @@ def num_classes_of(model_fn) -> Optional[int]:
                 return v
             if isinstance(v, tuple) and v and isinstance(v[-1], int):
                 return int(v[-1])
-        clf = getattr(obj, "classifier", None)
-        if clf is not None and clf is not obj:
-            n = num_classes_of(clf)
-            if n:
-                return n
+        for inner in ("classifier", "model", "inc"):       # defences, detectors (the model they guard)
+            clf = getattr(obj, inner, None)
+            if clf is not None and clf is not obj:
+                n = num_classes_of(clf, _depth + 1)
+                if n:
+                    return n
     return None
 
 

@@ -65,7 +65,7 @@ def config_from_args(cls: Type[T], args: argparse.Namespace, **extra: Any) -> T:
 _POSITIVE_INT = re.compile(r"^(n|steps|restarts|iterations|epochs|batch_size|rounds)$"
                            r"|_(steps|iter|iters|iterations|restarts|samples|images|epochs|batch|pairs|draws)$")
 _POSITIVE_FLOAT = re.compile(r"(^|_)(learning_rate|lr)$")
-_NONNEG = re.compile(r"(^|_)(seed|eps|epsilon|eta|n)$|^n_|_(eps|epsilon|weight|std)$")
+_NONNEG = re.compile(r"(^|_)(seed|eps|epsilon|eta|n)$|^n_|_(eps|epsilon|weight|std|msd)$|(^|_)eps_")
 
 
 def _bad_value(name: str, value: Any, default: Any, meta: dict) -> Optional[str]:

@@ -14,7 +14,7 @@ def models(trained_classifier, trained_vae, isolated_models_dir):
 
 
 def test_table1_mnist(models, tmp_path):
-    rec, _ = run_script("table1_attacks", ["--n", "12", "--cw-iterations", "60", "--cw-binary-steps", "3",
+    rec, _ = run_script("table1_attacks", ["--n", "12", "--cw-iterations", "100", "--cw-binary-steps", "4",
                                            "--cw-learning-rate", "0.05", *INC_FAST], models, tmp_path)
     m = rec["metrics"]
     for attack in ("clean", "fgsm_0.05", "fgsm_0.1", "fgsm_0.2", "cw_l2", "cw_l0", "cw_linf"):

@@ -27,6 +27,9 @@ def celeba(tmp_path_factory):
     make_celeba(base / "celeba", n=24)
     models = base / "models"
     models.mkdir()
+    import keras
+
+    keras.utils.set_random_seed(0)                               # the untrained classifier is the same every run
     clf = celeba_classifier()
     clf.save(models / "celeba_classifier.keras")
     clf.save(models / "celeba_classifier_robust.keras")        # figure7's test replaces it by a trained one
@@ -58,7 +61,7 @@ def test_figure4(celeba, tmp_path):
 
 
 def test_figure5(celeba, tmp_path):
-    m, _ = run_celeba("figure5_substitute", ["--n", "4", "--n-substitute", "8", "--substitute-epochs", "1",
+    m, _ = run_celeba("figure5_substitute", ["--n", "24", "--n-substitute", "8", "--substitute-epochs", "1",
                                             "--jacobian-rounds", "1", "--eps", "0.05", *INC], celeba, tmp_path)
     assert {"fgsm_0.05/transfer_rate", "bim_0.05/transfer_rate", "bim_0.05/substitute_success"} <= set(m)
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from tf_inc.attacks.eot import EOT
 from tf_inc.attacks.pgd import pgd
-from tf_inc.bounds import check_count
+from tf_inc.bounds import check_attack_inputs, check_count
 
 
 def eot_bpda_model(defence, eot_samples: int = 8, seed: int = 1000, config=None) -> EOT:
@@ -34,6 +34,7 @@ def bpda_eot_pgd(defence, x, y, eps, norm: str = "inf", nb_iter: int = 100, rest
     ``attack_config`` is the projection the attacker's draws use (e.g. fewer steps,
     warm-started from an encoder); default: the defence's own.
     """
+    check_attack_inputs(defence, x, y, eps=eps)      # bad input fails before any draw is built
     model = eot_bpda_model(defence, eot_samples, 1000 + 97 * seed, attack_config)
     return pgd(model, x, y, eps, eps_iter=eps_iter, nb_iter=nb_iter, norm=norm, restarts=restarts,
                rand_init=True, seed=seed, schedule=schedule, snapshots=snapshots)

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from tf_inc.bounds import bounds_of, input_shape_of
+from tf_inc.bounds import bounds_of, input_shape_of, num_classes_of
 from tf_inc.errors import InputError
 
 
@@ -26,6 +26,7 @@ class EOT:
         self.draws = draws
         self.bounds = bounds_of(draws[0], bounds)
         self.image_shape = input_shape_of(draws[0])
+        self.num_classes = num_classes_of(draws[0])     # label range checked by every attack
 
     @classmethod
     def over_seeds(cls, make: Callable[[int], Callable], seeds: Sequence[int], bounds=None) -> "EOT":

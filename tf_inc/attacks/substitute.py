@@ -10,14 +10,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_inc.bounds import attach_bounds, check_images, dataset_bounds
+from tf_inc.bounds import (
+    attach_bounds,
+    check_images,
+    check_labels,
+    dataset_bounds,
+    input_shape_of,
+    num_classes_of,
+)
 
 
 def train_substitute(dataset: str, x, labels, epochs: int, seed: int, batch_size: int = 64,
                      learning_rate: float = 1e-3) -> keras.Model:
-    """A fresh classifier of the dataset's architecture fitted to the oracle ``labels``."""
+    """A fresh classifier of the dataset's architecture fitted to the oracle ``labels``
+    (``x`` and ``labels`` are checked before the model is built)."""
     from tf_inc.models import celeba_classifier, mnist_classifier
 
+    shape, classes = {"mnist": ((28, 28, 1), 10), "celeba": ((64, 64, 3), 2)}.get(dataset, (None, None))
+    x = check_images(x, shape=shape, bounds=dataset_bounds(dataset), name="x")
+    labels = check_labels(labels, len(x), classes, name="labels")
     keras.utils.set_random_seed(seed)
     model = mnist_classifier(name="substitute") if dataset == "mnist" else celeba_classifier(name="substitute")
     model.compile(keras.optimizers.Adam(learning_rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -28,7 +39,9 @@ def train_substitute(dataset: str, x, labels, epochs: int, seed: int, batch_size
 
 def jacobian_augment(model, x, labels, lam: float, bounds) -> np.ndarray:
     """Papernot et al.'s augmentation: ``x + λ·sign(∂F_label/∂x)`` for each training point."""
-    xt = tf.constant(check_images(x, bounds=bounds))
+    x = check_images(x, shape=input_shape_of(model), bounds=bounds)
+    labels = check_labels(labels, len(x), num_classes_of(model), name="labels")
+    xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
         sel = tf.gather(model(xt), labels, batch_dims=1)

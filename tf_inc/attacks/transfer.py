@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_inc.attacks.utils import call_model
-from tf_inc.bounds import bounds_of, check_images, input_shape_of
+from tf_inc.bounds import bounds_of, check_images, check_labels, input_shape_of, num_classes_of
 from tf_inc.errors import InputError
 
 
@@ -49,12 +49,28 @@ def predict(model_fn, x, batch: int = 500) -> np.ndarray:
                            for s in range(0, len(x), batch)])
 
 
+def _check_inputs(models, x, y):
+    """Images in the models' shape and bounds (when they carry them) and one valid label per image."""
+    first = next(iter(models), None)
+    b = None
+    if first is not None:
+        try:
+            b = bounds_of(first)
+        except InputError:
+            b = None                        # a bare callable: no range to check against
+    x = check_images(x, shape=None if first is None else input_shape_of(first), bounds=b, name="x")
+    if x.ndim < 2:
+        raise InputError(f"x: expected a batch of images (N, ...), got shape {x.shape}")
+    y = check_labels(y, len(x), None if first is None else num_classes_of(first), name="y")
+    return x, y
+
+
 def commonly_correct(models: Mapping[str, Callable], x, y) -> np.ndarray:
     """Boolean mask of the images every model classifies correctly."""
-    x = check_images(x)
+    x, y = _check_inputs(list(models.values()), x, y)
     ok = np.ones(len(x), bool)
     for m in models.values():
-        ok &= predict(m, x) == np.asarray(y)
+        ok &= predict(m, x) == y
     return ok
 
 
@@ -66,8 +82,7 @@ def transfer_matrix(sources: Mapping[str, Callable], targets: Mapping[str, Calla
     of :func:`tf_inc.attacks.fgsm`); it runs once per source, in batches of ``batch`` images.
     Pass images that every model gets right (:func:`commonly_correct`).
     """
-    x = check_images(x)
-    y = np.asarray(y)
+    x, y = _check_inputs(list(sources.values()) + list(targets.values()), x, y)
     out: Dict[str, Dict[str, float]] = {}
     for s_name, src in sources.items():
         adv = np.concatenate([np.asarray(attack(src, x[i:i + batch], y[i:i + batch]))

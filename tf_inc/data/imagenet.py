@@ -156,12 +156,34 @@ def parse_label(token: str) -> int:
 
 # --------------------------------------------------------------------------- preprocessing
 def preprocess_imagenet(image, size: int = IMAGE_SIZE, resize_short: int = RESIZE_SHORT) -> np.ndarray:
-    """uint8 RGB (H, W, 3) -> float32 (size, size, 3) in [0, 1]: shorter side to ``resize_short``, centre crop."""
+    """uint8 RGB (H, W, 3) -> float32 (size, size, 3) in [0, 1]: shorter side to ``resize_short``, centre crop.
+
+    Pixels are 0–255: uint8, or any integer / float array with finite values in [0, 255]
+    (float64 gives the float32 answer). A float image whose values all lie in [0, 1] is
+    refused: it is almost surely already scaled, and dividing it by 255 again would
+    silently give a black image. Empty images, NaN/Inf and values outside [0, 255] raise
+    :class:`InputError` too.
+    """
     import tensorflow as tf
 
-    img = tf.convert_to_tensor(image)
-    if img.shape.rank != 3 or img.shape[-1] != 3:
-        raise InputError(f"expected an RGB image (H, W, 3), got shape {tuple(img.shape)}")
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise InputError(f"expected an RGB image (H, W, 3), got shape {tuple(arr.shape)}")
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) \
+            or arr.dtype == np.bool_:
+        raise InputError(f"expected numeric RGB pixels 0-255 (uint8), got dtype {arr.dtype}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"empty image (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise InputError("image contains NaN or infinite values")
+    if arr.dtype != np.uint8:
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi > 255:
+            raise InputError(f"pixel values must lie in [0, 255], got [{lo:.4g}, {hi:.4g}]")
+        if np.issubdtype(arr.dtype, np.floating) and 0 < hi <= 1.0:
+            raise InputError(f"float pixels in [{lo:.4g}, {hi:.4g}] look already scaled to [0, 1]; "
+                             "pass 0-255 pixels (uint8), this function divides by 255")
+    img = tf.convert_to_tensor(arr.astype(np.float32) if arr.dtype != np.uint8 else arr)
     if resize_short < size:
         raise InputError(f"resize_short ({resize_short}) must be >= the crop size ({size})")
     h, w = int(img.shape[0]), int(img.shape[1])

@@ -20,6 +20,7 @@ import numpy as np
 from tf_inc.attacks import bim, fgsm, fgsm_multi_eps, jacobian_augment, train_substitute
 from tf_inc.bounds import dataset_bounds
 from tf_inc.defences.inc import InvertAndClassify
+from tf_inc.errors import InputError
 from tf_inc.experiments import zoo
 from tf_inc.experiments.evaluation import (
     inversion_config,
@@ -80,6 +81,9 @@ def run(cfg: Figure5Config):
     keep = (sub_clean == y) & (inc_clean == y)
     x, y = x[keep], y[keep]
     print(f"[{NAME}] {len(x)} of {cfg.n} test images are classified correctly by both models", flush=True)
+    if len(x) == 0:
+        raise InputError(f"none of the {cfg.n} test images is classified correctly by both INC and the substitute, "
+                         "so no transfer rate can be measured: raise --n (or train the substitute longer)")
     advs = {}
     for e, xa in zip(cfg.eps, fgsm_multi_eps(substitute, x, y, cfg.eps, bounds)):
         advs[f"fgsm_{e:g}"] = xa.numpy()

@@ -361,6 +361,9 @@ def project(generator, x, config: InversionConfig = InversionConfig(), seed: int
 
     ``bounds``: the pixel range of x; default the generator's (``generator.bounds``).
     ``strategy``: shard the images over a ``tf.distribute`` strategy's replicas (``None``: one device).
+    Bad images raise :class:`~tf_inc.errors.InputError` before the generator is first called.
     """
+    x = check_images(x, shape=getattr(generator, "image_shape", None), bounds=bounds_of(generator, bounds),
+                     name="x")
     return Projector(generator, config, encoder=encoder, bounds=bounds)(x, seed=seed, progress=progress,
                                                                         strategy=strategy)

@@ -205,8 +205,10 @@ def latent_space_attack(generator, classifier, x, config: MinMaxConfig = MinMaxC
     image close to the projection of a real one."""
     from dataclasses import replace
 
+    from tf_inc.bounds import bounds_of, check_images
     from tf_inc.manifold.inversion import InversionConfig, project
 
+    x = check_images(x, shape=getattr(generator, "image_shape", None), bounds=bounds_of(generator), name="x")
     res = project(generator, x, inversion or InversionConfig(), seed=seed)
     cfg = replace(config, fix_first=True)
     return MinMaxAttack(generator, classifier, cfg)(len(x), seed=seed, z_init=res.z)

@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from tf_inc.bounds import bounds_of, check_count, check_images, check_labels
+from tf_inc.bounds import bounds_of, check_count, check_images, check_labels, num_classes_of
 from tf_inc.errors import InputError
 
 METHODS = ("hybrid", "iterative")
@@ -123,9 +123,8 @@ class NaturalAdversarySearch:
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim or len(z) == 0 or not np.all(np.isfinite(z)):
             raise InputError(f"z: expected finite codes of shape (N, {self.latent_dim}), got {z.shape}")
-        y = check_labels(y, len(z), name="y")
+        y, t = self._check_labels(y, target, len(z))
         targeted = target is not None
-        t = check_labels(target, len(z), name="target") if targeted else y
         cfg = self.config
         per_call = max(1, cfg.max_rows // cfg.samples)
         run = _compiled(self, cfg.method, cfg.samples, float(cfg.step), float(cfg.initial_range), cfg.stop,
@@ -146,7 +145,14 @@ class NaturalAdversarySearch:
 
     def __call__(self, x, y, latent: str = "encoder", target=None, inversion_config=None) -> NaturalAdversaryResult:
         """Natural adversaries of images ``x`` with labels ``y`` (usually f(x)) around ``I(x)``."""
+        x = check_images(x, shape=self.image_shape, bounds=self.bounds, name="x")
+        self._check_labels(y, target, len(x))          # before the encoder / inversion runs
         return self.search(self.latents(x, latent, inversion_config), y, target)
+
+    def _check_labels(self, y, target, n):
+        k = num_classes_of(self.classifier)
+        y = check_labels(y, n, k, name="y")
+        return y, (check_labels(target, n, k, name="target") if target is not None else y)
 
 
 @functools.lru_cache(maxsize=8)
@@ -241,7 +247,9 @@ def _compiled(searcher: NaturalAdversarySearch, method: str, samples: int, step:
 def natural_adversaries(generator, classifier, x, y, encoder=None, latent: str = "encoder",
                         config: NaturalAdversaryConfig = NaturalAdversaryConfig(),
                         inversion_config=None) -> NaturalAdversaryResult:
-    """Functional form of :class:`NaturalAdversarySearch`."""
+    """Functional form of :class:`NaturalAdversarySearch` (inputs checked before any model is built or called)."""
+    xs = check_images(x, shape=getattr(generator, "image_shape", None), bounds=bounds_of(generator), name="x")
+    check_labels(y, len(xs), num_classes_of(classifier), name="y")
     return NaturalAdversarySearch(generator, classifier, config, encoder=encoder)(
         x, y, latent=latent, inversion_config=inversion_config)
 

@@ -15,8 +15,19 @@ documented ``serving_default`` signature:
   ``inc_with_options`` also takes the scalars ``steps`` (int32), ``eta`` (float32)
   and ``seed`` (int32).
 
-Inputs are checked in-graph: images outside the model's pixel range or with
-NaN/Inf fail with an ``InvalidArgument`` error naming the expected range.
+Inputs are checked in-graph (plain TF ops, so TF Serving runs the same checks) and bad
+input is refused with an ``InvalidArgument`` error that names the problem, never a
+silently normal answer:
+
+* a wrong dtype (uint8, float64) is refused by the signature's ``TensorSpec`` itself;
+* a wrong shape (no channel axis, wrong size): ``Shape of tensor images [...] is not
+  compatible with expected shape [?, H, W, C]`` (an ``EnsureShape`` op, which also holds
+  where the caller's runtime does not check the signature's shape);
+* an empty batch: ``images: empty batch``;
+* NaN/Inf: ``images contains NaN or Inf``; pixels outside the model's range:
+  ``images must lie in [lo, hi]`` (the generator: ``latent contains NaN or Inf``);
+* ``inc_with_options``: ``steps`` < 0 (``steps must be >= 0``) and ``eta`` < 0 or NaN
+  (``eta must be >= 0``; ``inf`` = never reject, ``0`` = reject everything).
 
 Command line::
 
@@ -38,8 +49,18 @@ from tf_inc.manifold.inversion import InversionConfig, Projector
 FORBIDDEN_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 
 
-def _check_images(images, bounds, name="images"):
+def _check_batch(t, shape, name):
+    """``t`` with its per-row shape and a non-empty batch checked at run time."""
+    t = tf.ensure_shape(t, [None, *shape], name=name)
+    nonempty = tf.debugging.assert_positive(tf.shape(t)[0], message=f"{name}: empty batch; send at least one row")
+    with tf.control_dependencies([nonempty]):
+        return tf.identity(t)
+
+
+def _check_images(images, bounds, name="images", shape=None):
     lo, hi = bounds
+    if shape is not None:
+        images = _check_batch(images, shape, name)
     images = tf.debugging.check_numerics(images, f"{name} contains NaN or Inf")
     checks = [
         tf.debugging.assert_greater_equal(tf.reduce_min(images), tf.constant(lo - 1e-5, tf.float32),
@@ -94,7 +115,7 @@ def _images_spec(shape):
 
 def classifier_servable(classifier, image_shape, bounds) -> _Servable:
     def serve(images):
-        logits = classifier(_check_images(images, bounds), training=False)
+        logits = classifier(_check_images(images, bounds, shape=image_shape), training=False)
         return {**_softmax_outputs(logits), "logits": logits}
 
     return _Servable([classifier]).add("serve", serve, [_images_spec(image_shape)])
@@ -104,7 +125,7 @@ def generator_servable(generator) -> _Servable:
     k = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
 
     def serve(latent):
-        latent = tf.debugging.check_numerics(latent, "latent contains NaN or Inf")
+        latent = tf.debugging.check_numerics(_check_batch(latent, [k], "latent"), "latent contains NaN or Inf")
         return {"images": generator(latent, training=False)}
 
     return _Servable([generator]).add("serve", serve, [tf.TensorSpec([None, k], tf.float32, name="latent")])
@@ -112,7 +133,7 @@ def generator_servable(generator) -> _Servable:
 
 def encoder_servable(encoder, image_shape, bounds) -> _Servable:
     def serve(images):
-        out = encoder(_check_images(images, bounds), training=False)
+        out = encoder(_check_images(images, bounds, shape=image_shape), training=False)
         return {"latent": out[0] if isinstance(out, (list, tuple)) else out}
 
     return _Servable([encoder]).add("serve", serve, [_images_spec(image_shape)])
@@ -126,9 +147,13 @@ def inc_servable(generator, classifier, config: InversionConfig, eta: float = ma
     shape = projector.image_shape
 
     def run(images, steps, eta_t, seed_t):
-        images = _check_images(images, bounds)
-        with tf.control_dependencies([tf.debugging.assert_non_negative(steps, message="steps must be >= 0")]):
-            steps = tf.identity(steps)
+        images = _check_images(images, bounds, shape=shape)
+        with tf.control_dependencies([
+            tf.debugging.assert_non_negative(steps, message="steps must be >= 0"),
+            # NaN >= 0 is false, so a NaN eta is refused too (it would silently never reject)
+            tf.debugging.Assert(eta_t >= 0.0, ["eta must be >= 0 (inf: never reject), got", eta_t]),
+        ]):
+            steps, eta_t = tf.identity(steps), tf.identity(eta_t)
         z, x_hat, l2, *_ = projector.project_tensors(images, seed=seed_t, steps=steps)
         logits = classifier(x_hat, training=False)
         return {
