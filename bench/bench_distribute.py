@@ -24,14 +24,10 @@ Writes ``<out>/bench_distribute.json`` (metrics ``<config>/images_per_s``,
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tf_inc.cli import run_script  # after the path insert; no TensorFlow op runs at import
+from tf_inc.cli import run_script  # no TensorFlow op runs at import (the package is installed editable)
 
 
 @dataclass

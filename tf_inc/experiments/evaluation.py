@@ -6,6 +6,12 @@ import numpy as np
 import tensorflow as tf
 
 
+def require_mnist(dataset: str, name: str, hint: str = "") -> None:
+    """Stop an MNIST-only experiment with one line naming the script (and ``hint``: where to go instead)."""
+    if dataset != "mnist":
+        raise SystemExit(f"{name} is defined on MNIST only, got --dataset {dataset}" + (f" ({hint})" if hint else ""))
+
+
 def inversion_config(dataset: str, steps: int = 0, restarts: int = 4):
     """The dataset's paper defaults with the scripts' ``--steps`` (0 = default) and ``--restarts``."""
     from tf_inc.manifold.inversion import InversionConfig

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tf_inc.defences.dip import DIPConfig, DIPInvertAndClassify
+from tf_inc.experiments.evaluation import require_mnist
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.experiments.table2_dip import Table2DIPConfig, _acc, _labels, eps_key, reconstruction_grid
 
@@ -41,8 +42,7 @@ class Figure10Config:
 
 
 def run(cfg: Figure10Config):
-    if cfg.dataset != "mnist":
-        raise SystemExit("figure10_dip_reconstructions runs on MNIST")
+    require_mnist(cfg.dataset, NAME)
     from tf_inc.attacks import bim
     from tf_inc.data.mnist import BOUNDS, load_mnist
     from tf_inc.experiments import zoo

@@ -34,7 +34,7 @@ from tf_inc.defences.inc import InvertAndClassify
 from tf_inc.detectors.evaluation import detection_metrics, roc, roc_axes, threshold_at_fpr
 from tf_inc.detectors.reconstruction import EncoderReconstructionDetector, InversionReconstructionDetector
 from tf_inc.experiments import zoo
-from tf_inc.experiments.evaluation import predict_labels
+from tf_inc.experiments.evaluation import predict_labels, require_mnist
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.manifold.inversion import InversionConfig
 
@@ -99,8 +99,7 @@ def _adaptive(detector, judge, x, y, eps, n_iter, lams, seed):
 
 
 def run(cfg: Figure13To15Config):
-    if cfg.dataset != "mnist":
-        raise SystemExit("Appendix A is defined on MNIST only")
+    require_mnist(cfg.dataset, NAME)
     import matplotlib.pyplot as plt
 
     from tf_inc.data.mnist import BOUNDS, load_mnist, train_val_split

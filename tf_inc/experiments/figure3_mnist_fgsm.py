@@ -20,7 +20,7 @@ import numpy as np
 from tf_inc.attacks import fgsm_multi_eps
 from tf_inc.defences.inc import InvertAndClassify
 from tf_inc.experiments import zoo
-from tf_inc.experiments.evaluation import predict_labels, reconstruction_figure
+from tf_inc.experiments.evaluation import predict_labels, reconstruction_figure, require_mnist
 from tf_inc.experiments.plots import accuracy_curves
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.manifold.inversion import InversionConfig
@@ -53,8 +53,7 @@ class Figure3Config:
 
 
 def run(cfg: Figure3Config):
-    if cfg.dataset != "mnist":
-        raise SystemExit("figure3_mnist_fgsm is defined on MNIST only (use table1_attacks for CelebA)")
+    require_mnist(cfg.dataset, NAME, "use table1_attacks for CelebA")
     from tf_inc.data.mnist import BOUNDS, load_mnist
 
     timer = Timer()

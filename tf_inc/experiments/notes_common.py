@@ -7,11 +7,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from tf_inc.errors import InputError
-
-
-def require_mnist(dataset: str, name: str) -> None:
-    if dataset != "mnist":
-        raise SystemExit(f"{name} is defined on MNIST only (the notes' setting), got --dataset {dataset}")
+from tf_inc.experiments.evaluation import require_mnist  # noqa: F401  (the notes' scripts import it from here)
 
 
 def correct_test_images(model, n: int, digit: Optional[int] = None, offset: int = 0

@@ -25,7 +25,7 @@ from tf_inc.attacks.detector_aware import detector_aware_pgd
 from tf_inc.detectors.evaluation import detection_metrics, roc_axes, threshold_at_fpr
 from tf_inc.detectors.uncertainty import MCDropoutDetector
 from tf_inc.experiments import zoo
-from tf_inc.experiments.evaluation import predict_labels
+from tf_inc.experiments.evaluation import predict_labels, require_mnist
 from tf_inc.experiments.notes_natural_adversaries import NOTES_FGSM, AdversarialSetsConfig, adversarial_sets
 from tf_inc.experiments.results import Timer, write_results
 
@@ -60,8 +60,7 @@ class MCDropoutConfig(AdversarialSetsConfig):
 
 
 def run(cfg: MCDropoutConfig):
-    if cfg.dataset != "mnist":
-        raise SystemExit("the notes' experiments are MNIST-only")
+    require_mnist(cfg.dataset, NAME)
     import matplotlib.pyplot as plt
 
     from tf_inc.data.mnist import load_mnist, train_val_split

@@ -21,7 +21,7 @@ import numpy as np
 from tf_inc.attacks import cw_l2, fgsm_multi_eps
 from tf_inc.defences.autoencode import AutoencodeAndClassify
 from tf_inc.experiments import zoo
-from tf_inc.experiments.evaluation import predict_labels
+from tf_inc.experiments.evaluation import predict_labels, require_mnist
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.manifold.inversion import InversionConfig
 from tf_inc.manifold.natural import (
@@ -112,8 +112,7 @@ class NaturalAdversariesConfig(AdversarialSetsConfig):
 
 
 def run(cfg: NaturalAdversariesConfig):
-    if cfg.dataset != "mnist":
-        raise SystemExit("the notes' experiments are MNIST-only")
+    require_mnist(cfg.dataset, NAME)
     import matplotlib.pyplot as plt
 
     from tf_inc.data.mnist import BOUNDS, load_mnist

@@ -26,7 +26,7 @@ from tf_inc.defences.autoencode import AutoencodeAndClassify
 from tf_inc.detectors.evaluation import detection_metrics, roc_axes, sweep, threshold_at_fpr
 from tf_inc.detectors.reconstruction import KL_DIRECTIONS, VAEKLDetector
 from tf_inc.experiments import zoo
-from tf_inc.experiments.evaluation import predict_labels
+from tf_inc.experiments.evaluation import predict_labels, require_mnist
 from tf_inc.experiments.results import Timer, write_results
 
 NAME = "notes_vae_kl_detector"
@@ -86,8 +86,7 @@ def _attacks(cfg: VAEKLConfig, classifier, x, y) -> Dict[str, tuple]:
 
 
 def run(cfg: VAEKLConfig):
-    if cfg.dataset != "mnist":
-        raise SystemExit("the notes' experiments are MNIST-only")
+    require_mnist(cfg.dataset, NAME)
     if not set(cfg.latents) <= {2, 20} or not cfg.latents:
         raise SystemExit("--latents: 20 (the paper's VAE) and/or 2 (mnist_vae_2d.keras)")
     import matplotlib.pyplot as plt

@@ -38,6 +38,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from tf_inc.defences.dip import DIPConfig, DIPInvertAndClassify
+from tf_inc.experiments.evaluation import require_mnist
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.models.skip_net import SkipNetConfig
 
@@ -351,8 +352,7 @@ def reconstruction_grid(classifier, x, x_fit, x_adv, x_adv_fit, y, eps, bounds, 
 
 # ----------------------------------------------------------------------------- entry point
 def run(cfg: Table2DIPConfig):
-    if cfg.dataset != "mnist":
-        raise SystemExit("table2_dip runs on MNIST; the ImageNet protocol is table2_dip_imagenet")
+    require_mnist(cfg.dataset, NAME, "the ImageNet protocol is table2_dip_imagenet")
     cfg.validate()
     from tf_inc.data.mnist import BOUNDS, load_mnist
     from tf_inc.experiments import zoo
