@@ -53,10 +53,10 @@ demo: models
 	$(BIN)/python scripts/figure3_mnist_fgsm.py --n 100 --out results/demo
 
 test: install
-	$(BIN)/python -m pytest -q -ra --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -q -ra -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 export: models
 	$(BIN)/python -m tf_inc.serving --out exported

@@ -1,7 +1,8 @@
-"""Shared fixtures: small models trained once per session on MNIST subsets (fixed seeds).
+"""Shared fixtures: the shipped trained MNIST models, test data and min-max pairs (fixed seeds).
 
-Tests never use the user's ``models/`` directory nor the network: ``TF_INC_MODELS``
-points to a session temp dir before anything is imported.
+Tests never write to the user's ``models/`` directory and never touch the network:
+``TF_INC_MODELS`` points to a session temp dir (holding copies of the shipped models the tests
+need) before anything is imported.
 """
 from __future__ import annotations
 
@@ -33,34 +34,47 @@ def mnist_test():
     return load_mnist("test", 1000)
 
 
+def _shipped(name, isolated_models_dir):
+    """Copy the shipped, manifest-checked ``models/<name>`` into the session's models dir and load it.
+
+    The suite tests behaviour on the project's real trained models (``make models-retrain``
+    regenerates them) instead of retraining small ones every session: the training code has its
+    own tests (``tests/training``), and the shipped files are what users run.
+    """
+    import shutil
+
+    from tf_inc.experiments import zoo
+    from tf_inc.experiments.manifest import verify
+
+    src = REPO / "models" / name
+    verify(src)                                    # a corrupt or stale file fails here, loudly
+    shutil.copyfile(src, isolated_models_dir / name)
+    return zoo.load(name)
+
+
 @pytest.fixture(scope="session")
-def trained_classifier(tmp_path_factory, isolated_models_dir):
-    """Deep-MNIST classifier, 2 epochs on 12k images (~98 % test accuracy)."""
-    from tf_inc.training.classifier import MnistClassifierConfig, train_mnist_classifier
-
-    d = tmp_path_factory.mktemp("clf_run")
-    cfg = MnistClassifierConfig(epochs=2, n_train=12000, run_dir=str(d / "run"),
-                                out=str(isolated_models_dir / "mnist_classifier.keras"))
-    model, acc = train_mnist_classifier(cfg, verbose=0)
-    return model
+def trained_classifier(isolated_models_dir):
+    """The shipped deep-MNIST classifier (paper's architecture, 6 epochs, 99.4 % test accuracy)."""
+    return _shipped("mnist_classifier.keras", isolated_models_dir)
 
 
 @pytest.fixture(scope="session")
-def trained_vae(tmp_path_factory, isolated_models_dir):
-    """MNIST VAE, ≤ 12 epochs on 20k images."""
-    from vae.model import VAEConfig
-    from vae.train import train_vae
+def trained_vae(isolated_models_dir):
+    """The shipped MNIST VAE (20-d latent, 500 hidden units, the paper's decoder)."""
+    return _shipped("mnist_vae.keras", isolated_models_dir)
 
-    d = tmp_path_factory.mktemp("vae_run")
-    cfg = VAEConfig(epochs=12, n_train=20000, patience=3, run_dir=str(d / "run"),
-                    out=str(isolated_models_dir / "mnist_vae.keras"))
-    vae, metrics = train_vae(cfg, verbose=0)
-    return vae
+
+@pytest.fixture(scope="session")
+def shipped_extra(isolated_models_dir):
+    """The notes' shipped extra classifiers by kind (MLP, wide CNN, RBF net), also in the models dir."""
+    from tf_inc.models.extra_classifiers import ARTIFACT_NAMES
+
+    return {kind: _shipped(name, isolated_models_dir) for kind, name in ARTIFACT_NAMES.items()}
 
 
 @pytest.fixture(scope="session")
 def correct_digits(trained_classifier, mnist_test):
-    """First 64 test digits the small classifier gets right."""
+    """First 64 test digits the classifier gets right."""
     import numpy as np
 
     x, y = mnist_test
@@ -71,7 +85,7 @@ def correct_digits(trained_classifier, mnist_test):
 
 @pytest.fixture(scope="session")
 def pairs(trained_classifier, trained_vae):
-    """24 min-max pairs (300 steps, the original code's sym-CE attack) against the small classifier."""
+    """24 min-max pairs (300 steps, the original code's sym-CE attack) against the classifier."""
     from tf_inc.manifold.minmax import MinMaxAttack, MinMaxConfig
 
     att = MinMaxAttack(trained_vae.decoder, trained_classifier,

@@ -26,6 +26,8 @@ from vae.model import VAE, VAEConfig
 def evaluate_vae(vae: VAE, x: np.ndarray, batch_size: int = 1000) -> dict:
     """Test ELBO (nats/image, one posterior sample) and ℓ2 error ‖G(E(x)) − x‖ per image."""
     ds = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+    if not getattr(vae, "compiled", False):          # a loaded model (zoo.load(..., compile=False))
+        vae.compile(optimizer=keras.optimizers.Adam())
     elbo = -float(vae.evaluate(ds, verbose=0, return_dict=True)["loss"])
     l2 = []
     for xb in ds:

@@ -102,6 +102,32 @@ def test_zero_budget_returns_x(trained_vae, trained_classifier, digits, binary_s
     assert not out["success"]["l2_0.0"].any()
 
 
+def test_reach_skips_only_rows_whose_projection_is_out_of_reach(trained_vae, trained_classifier, digits,
+                                                                binary_search):
+    """``reach`` searches a row only if G(z0) is within reach·ε of x; the searched rows give the same
+    answer as without ``reach`` and the skipped ones return G(z0) projected onto the ball."""
+    from tf_inc.attacks.latent import LatentAttackConfig as C
+
+    x, y = digits
+    z0 = binary_search["z0"]
+    g0 = trained_vae.decoder(tf.constant(z0)).numpy()
+    d2, dinf = _dist(g0, x, "2"), _dist(g0, x, "inf")
+    eps2 = float(np.median(d2))                                   # about half the rows within reach
+    cfg = dict(steps=40, binary_search_steps=2, initial_const=0.1)
+    budgets = [("2", eps2), ("inf", 0.3)]
+    full = latent_attack(trained_vae.decoder, trained_classifier, x, y, budgets, C(**cfg), z0=z0)
+    part = latent_attack(trained_vae.decoder, trained_classifier, x, y, budgets, C(reach=1.0, **cfg), z0=z0)
+    k2, kinf = budget_key("2", eps2), budget_key("inf", 0.3)
+    np.testing.assert_array_equal(part["searched"][k2], d2 <= eps2)
+    np.testing.assert_array_equal(part["searched"][kinf], dinf <= 0.3)
+    assert 0 < part["searched"][k2].sum() < N and full["searched"][k2].all()
+    s = part["searched"][k2]
+    np.testing.assert_allclose(part["x_adv"][k2][s], full["x_adv"][k2][s], atol=1e-5)
+    assert not part["success"][k2][~s].any() and not part["success"][kinf][~part["searched"][kinf]].any()
+    skipped = part["x_adv"][k2][~s]                               # G(z0) pulled onto the ε-sphere
+    assert np.allclose(_dist(skipped, x[~s], "2"), eps2, rtol=1e-3)
+
+
 def test_encoder_warm_start(trained_vae, trained_classifier, digits):
     x, y = digits
     cfg = LatentAttackConfig(inversion_restarts=1, inversion_steps=0, steps=2, binary_search_steps=1)

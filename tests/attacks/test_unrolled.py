@@ -61,21 +61,25 @@ def test_forward_equals_inc_with_the_same_steps_and_start(trained_vae, trained_c
     assert np.array_equal(probs.argmax(1), pred["label"])
 
 
-@pytest.mark.parametrize("warm, min_drop", [(False, 0.125), (True, 0.5)])
-def test_pgd_through_the_unroll_lowers_inc_accuracy(trained_vae, trained_classifier, digits, capsys, warm, min_drop):
-    """Random start: INC(20 steps) is a weak projection (~50 % clean); encoder start: ~94 % clean."""
+def test_pgd_through_the_unroll_lowers_inc_accuracy(trained_vae, trained_classifier, digits, capsys):
+    """Encoder start: INC(20 steps) is a good projection (every digit right) and PGD through the
+    unroll breaks most of it. From a random start 20 steps are a poor projection (the shipped VAE:
+    38 % clean) whose output hardly depends on x, so its unroll is no useful gradient: the unrolled
+    attack (and the robustness table) warm-start from the encoder."""
     x, y = digits
-    encoder = trained_vae.encoder if warm else None
-    model = UnrolledInversion(trained_vae.decoder, trained_classifier, steps=K, encoder=encoder)
-    inc = _inc(trained_vae, trained_classifier, encoder=encoder)
-    clean = float((inc.predict(x)["label"] == y).mean())
+    model = UnrolledInversion(trained_vae.decoder, trained_classifier, steps=K, encoder=trained_vae.encoder)
+    inc = _inc(trained_vae, trained_classifier, encoder=trained_vae.encoder)
     xa = pgd(model, x, y, 0.3, nb_iter=10, eps_iter=0.05).numpy()
     assert np.abs(xa - x).max() <= 0.3 + 1e-6 and xa.min() >= 0 and xa.max() <= 1
+    clean = float((inc.predict(x)["label"] == y).mean())
     adv = float((inc.predict(xa)["label"] == y).mean())
+    cold = UnrolledInversion(trained_vae.decoder, trained_classifier, steps=K)
+    cold_clean = float((cold(x).numpy().argmax(1) == y).mean())
     with capsys.disabled():
-        print(f"\nINC(steps={K}, {'encoder' if warm else 'random'} start) accuracy on 16 digits: "
-              f"clean {clean:.3f}, PGD-0.3 through the unroll {adv:.3f}")
-    assert adv <= clean - min_drop
+        print(f"\nINC(steps={K}, encoder start) accuracy on 16 digits: clean {clean:.3f}, PGD-0.3 through the "
+              f"unroll {adv:.3f}; random-start unroll clean {cold_clean:.3f}")
+    assert adv <= clean - 0.5
+    assert cold_clean < clean - 0.3
 
 
 @pytest.mark.parametrize("kw, match", [

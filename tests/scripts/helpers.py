@@ -7,6 +7,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
+def child_env(tmp_path):
+    """Environment of a child Python process: this repo importable, models under ``tmp_path/models``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["TF_INC_MODELS"] = str(tmp_path / "models")
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
 def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900):
     env = dict(os.environ, TF_INC_MODELS=str(models_dir), TF_CPP_MIN_LOG_LEVEL="3", **(extra_env or {}))
     proc = subprocess.run([sys.executable, f"scripts/{name}.py", "--out", str(out_dir), *map(str, args)],

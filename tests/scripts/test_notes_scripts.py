@@ -8,14 +8,8 @@ from tests.scripts.helpers import run_script
 
 
 @pytest.fixture(scope="module")
-def notes_models(trained_classifier, isolated_models_dir, tmp_path_factory):
-    """Tiny MLP / wide CNN / RBF net under their artifact names, so the scripts find them instead of training."""
-    from tf_inc.models.extra_classifiers import ARTIFACT_NAMES, ExtraClassifierConfig, train_extra_classifier
-
-    d = tmp_path_factory.mktemp("notes_runs")
-    for kind, name in ARTIFACT_NAMES.items():
-        train_extra_classifier(ExtraClassifierConfig(kind=kind, epochs=1, n_train=2000, run_dir=str(d / kind),
-                                                     out=str(isolated_models_dir / name)), verbose=0)
+def notes_models(trained_classifier, shipped_extra, isolated_models_dir):
+    """The shipped MLP / wide CNN / RBF net under their artifact names, so the scripts find them."""
     return isolated_models_dir
 
 

@@ -40,6 +40,12 @@ def test_robustness_table_end_to_end_and_resume(models, tmp_path):
     assert m["none/transfer/linf_0.3"] <= 0.25                # PGD on the bare classifier breaks it
     assert m["none/pgd/linf_0.3"] <= m["none/transfer/linf_0.3"]           # cumulative: never goes up
     assert len(m["saturation/inc_acc"]) == 3
+    # INC runs BPDA+EOT PGD (its most expensive attack) last; the bare classifier in the listed order
+    assert m["order/inc"] == ["transfer", "fgsm", "latent", "unrolled", "pgd"]
+    assert m["order/none"] == ["transfer", "fgsm", "pgd", "latent"]
+    # the latent candidates are made once per (classifier, budget) and judged by both defences
+    cells = list((tmp_path / "cells").glob("*/candidates__latent__classifier__*.npz"))
+    assert len(cells) == 3
     assert all(isinstance(v, bool) for k, v in m.items() if k.startswith("checks/"))
     # a second run resumes every cell from the checkpoints: same numbers
     rec2, _ = run_script("robustness_table", args, models, tmp_path / "b")

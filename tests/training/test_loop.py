@@ -1,6 +1,5 @@
 """Resumable training: a run killed mid-way resumes without losing completed rounds."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,15 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.scripts.helpers import child_env
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _env(tmp_path):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env["TF_INC_MODELS"] = str(tmp_path / "models")
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return env
 
 
 def _rounds(run_dir):
@@ -31,7 +24,7 @@ def test_kill_and_resume_loses_no_completed_epoch(tmp_path):
     run_dir = tmp_path / "run"
     cmd = [sys.executable, "-m", "tf_inc.training", "vae", "--epochs", "8", "--n-train", "6000",
            "--patience", "100", "--run-dir", str(run_dir), "--out", str(tmp_path / "vae.keras")]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(tmp_path), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and len(_rounds(run_dir)) < 2 and proc.poll() is None:
@@ -46,7 +39,7 @@ def test_kill_and_resume_loses_no_completed_epoch(tmp_path):
     last_ckpt = ckpts[-1]
     assert last_ckpt >= len(done_before) - 1
 
-    out = subprocess.run(cmd, cwd=REPO, env=_env(tmp_path), capture_output=True, text=True, timeout=400)
+    out = subprocess.run(cmd, cwd=REPO, env=child_env(tmp_path), capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert f"resuming {run_dir} after round {last_ckpt}/8" in out.stdout
     rounds = _rounds(run_dir)

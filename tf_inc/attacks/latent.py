@@ -71,6 +71,13 @@ c. returns, per budget key (``"linf_0.3"``, ``"l2_4.0"``), ``x_adv`` — the kep
    budget — but not counted as a success.
 
 Budgets of ε = 0 are accepted and return ``x`` itself (never a success).
+
+Cost: a success needs some ``G(z)`` inside the budget, and ``z0`` is already the
+closest point of the range the inversion found. With ``reach = r > 0`` only the
+rows whose ``G(z0)`` lies within ``r·ε`` of ``x`` (in the budget's norm) are
+searched; the others return the projection of ``G(z0)`` onto the ε-ball. On MNIST
+no VAE reconstruction is within ℓ∞ 0.3 of its digit, so at ℓ∞ budgets this skips
+a search that cannot succeed; ``reach = 0`` (default) searches every row.
 """
 from __future__ import annotations
 
@@ -117,6 +124,7 @@ class LatentAttackConfig:
     noise_std: float = 0.0             # std of that noise, in pixel units
     seed: int = 0                      # inversion restarts and noise draws
     inversion_learning_rate: Optional[float] = None   # None: InversionConfig's (MNIST 0.1)
+    reach: float = 0.0                 # > 0: search only rows whose start G(z0) is within reach·ε of x
 
     def __post_init__(self):
         self.validate()
@@ -136,6 +144,7 @@ class LatentAttackConfig:
             _check_positive(self.inversion_learning_rate, "inversion_learning_rate")
         check_budget(self.confidence, "confidence", allow_list=False)
         check_budget(self.noise_std, "noise_std", allow_list=False)
+        check_budget(self.reach, "reach", allow_list=False)
         if self.noise_std > 0 and self.noise_draws == 0:
             raise InputError("noise_std > 0 has no effect with noise_draws = 0; set noise_draws >= 1")
         return self
@@ -253,6 +262,22 @@ def _latent_dim(generator) -> int:
     return int(k) if k else int(generator.input_shape[-1])
 
 
+def latent_start(generator, x, config: LatentAttackConfig = LatentAttackConfig(), encoder=None) -> np.ndarray:
+    """Step (a): ``z0``, the best of ``config.inversion_restarts`` projections of ``x`` onto range(G).
+
+    It depends on the generator, the images and the seed only (not on the classifier or the
+    budget), so a caller attacking several classifiers or budgets can compute it once and pass
+    it to :func:`latent_attack` as ``z0``.
+    """
+    from tf_inc.manifold.inversion import InversionConfig, project
+
+    inv = InversionConfig(steps=config.inversion_steps, restarts=config.inversion_restarts,
+                          warm_start=encoder is not None)
+    if config.inversion_learning_rate is not None:
+        inv.learning_rate = float(config.inversion_learning_rate)
+    return np.asarray(project(generator, x, inv, seed=config.seed, encoder=encoder).z, np.float32)
+
+
 def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConfig = LatentAttackConfig(),
                   encoder=None, z0=None) -> Dict[str, Dict[str, np.ndarray]]:
     """Search ``G(z)`` within each budget of ``x`` that the classifier misclassifies (see the module doc).
@@ -269,7 +294,7 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
 
     Returns:
       ``{"x_adv": {key: (N, ...) float32}, "success": {key: (N,) bool}, "dist": {key: (N,)},
-      "margin": {key: (N,)}, "z0": (N, k)}`` with ``key = budget_key(norm, eps)`` (``"linf_0.3"``,
+      "margin": {key: (N,)}, "searched": {key: (N,) bool}, "z0": (N, k)}`` with ``key = budget_key(norm, eps)`` (``"linf_0.3"``,
       ``"l2_4.0"``); ``dist`` is the budget's norm of ``x_adv − x`` and ``margin`` the classifier's
       ``Z_y − max_{i≠y} Z_i`` on ``x_adv``.
     """
@@ -289,13 +314,7 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
 
     # (a) the starting latents: the projection of x onto range(G)
     if z0 is None:
-        from tf_inc.manifold.inversion import InversionConfig, project
-
-        inv = InversionConfig(steps=cfg.inversion_steps, restarts=cfg.inversion_restarts,
-                              warm_start=encoder is not None)
-        if cfg.inversion_learning_rate is not None:
-            inv.learning_rate = float(cfg.inversion_learning_rate)
-        z0 = project(generator, xs, inv, seed=cfg.seed, encoder=encoder).z
+        z0 = latent_start(generator, xs, cfg, encoder)
     else:
         z0 = np.asarray(z0, dtype=np.float32)
         if z0.shape != (n, k) or not np.all(np.isfinite(z0)):
@@ -313,6 +332,14 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
     best_score = np.full(rows, np.inf, np.float32)
     best_x = x_rows.copy()
     last_x = x_rows.copy()
+    searched = np.ones(rows, bool)
+    if cfg.reach > 0:                                  # skip rows whose range point is out of reach
+        g0 = np.concatenate([call_model(generator, tf.constant(z0[i:i + 256])).numpy()
+                             for i in range(0, n, 256)]) if n else xs[:0]
+        g_rows = np.concatenate([g0] * nb)
+        d0 = np.concatenate([perturbation_size(g0, xs, norm) for norm, _ in budgets])
+        searched = d0 <= cfg.reach * eps_rows
+        last_x[~searched] = g_rows[~searched]
     lr = float(cfg.learning_rate) * prior_std
     settings = dict(lr=lr, confidence=float(cfg.confidence), noise_draws=int(cfg.noise_draws),
                     noise_std=float(cfg.noise_std), lr_lambda=float(cfg.lr_lambda),
@@ -328,14 +355,15 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
 
     if cfg.method == "lagrangian":
         run = _compiled(generator, classifier, "lagrangian", cfg.steps * cfg.binary_search_steps, **settings)
-        idx = np.arange(rows)
+        idx = np.where(searched)[0]
         lam = np.full(rows, cfg.initial_const, np.float32)
-        best_score, best_x, last_x, _ = call(run, idx, lam, 1)
+        if idx.size:
+            best_score[idx], best_x[idx], last_x[idx], _ = call(run, idx, lam, 1)
     else:
         run = _compiled(generator, classifier, "binary_search", cfg.steps, **settings)
         const = np.full(rows, cfg.initial_const, np.float32)
         lower, upper = np.zeros(rows, np.float32), np.full(rows, _BIG, np.float32)
-        done = np.zeros(rows, bool)
+        done = ~searched
         for s in range(cfg.binary_search_steps):
             idx = np.where(~done)[0]
             if idx.size == 0:
@@ -377,4 +405,5 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
         out["dist"][key] = dist
         out["margin"][key] = margin
     out["z0"] = z0
+    out["searched"] = {budget_key(norm, eps): searched[b * n:(b + 1) * n] for b, (norm, eps) in enumerate(budgets)}
     return out

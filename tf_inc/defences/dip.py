@@ -29,6 +29,11 @@ iteration budget is spent. Every per-image computation of the batched network
 is batch-invariant (:mod:`tf_inc.models.skip_net`), so an image's fit is
 bit-for-bit the same fitted alone or among 63 others (tests, ``bench/bench_dip.py``).
 
+**Resume.** ``run_dir=`` (:meth:`DIPFitter.__call__`, :meth:`DIPInvertAndClassify.fit`) fits a
+folder / dataset in fixed chunks and saves each finished chunk's rows atomically
+(:class:`tf_inc.experiments.resumable.RowStore`): killed half-way, a rerun fits only the chunks
+that were not saved, with the same result as one uninterrupted run.
+
 **Seeds.** Row k's initial weights, code and (optional) input noise are drawn
 from stateless seeds keyed by ``(key_k, seed)``; the key is a fingerprint of the
 image itself by default (``seeding="content"``, as the inversion's), so an
@@ -289,16 +294,37 @@ class DIPFitter:
 
     def __call__(self, x, seed: int = 0, max_iterations: Optional[int] = None,
                  mse_threshold: Optional[float] = None, snapshots: Sequence[int] = (),
-                 progress: bool = False) -> DIPResult:
+                 progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> DIPResult:
         """Fit every image of ``x`` (N, H, W, C), ``batch_size`` networks at a time.
 
         ``snapshots``: iteration counts at which to also return the output (for a row that
         stopped earlier, its final output), e.g. the early-stopping curve of one long fit.
+
+        ``run_dir``: make the fits resumable (:class:`tf_inc.experiments.resumable.RowStore`): the
+        images are fitted in fixed chunks of ``chunk`` images (default ``batch_size``), each
+        finished chunk's rows (output, MSE, iterations, stop flag, snapshots) are saved atomically
+        under ``run_dir/dip-<fingerprint>`` (the fingerprint covers the fit's config, the network,
+        the bounds, the seed, the budget, threshold and snapshots, and the images), and a rerun
+        after a kill fits only the chunks not saved yet. The result equals the plain call's: every
+        image's fit is batch-invariant and keyed by its content (or its global position).
         """
         x = check_images(x, shape=self.image_shape, bounds=self.bounds, name="x")
         if max_iterations is not None:
             check_count(max_iterations, "max_iterations", 0)
         snaps_sorted = sorted({check_count(int(s), "snapshots", 0) for s in snapshots})
+        if run_dir is None:
+            parts = self._fit_batches(x, 0, seed, max_iterations, mse_threshold, snaps_sorted, progress)
+        else:
+            parts = self._fit_resumable(x, seed, max_iterations, mse_threshold, snaps_sorted, progress,
+                                        run_dir, chunk)
+        return DIPResult(
+            x_hat=parts["x_hat"], mse=parts["mse"], iterations=parts["it"], stopped=parts["st"],
+            snapshots={s: np.ascontiguousarray(parts["snaps"][:, i]) for i, s in enumerate(snaps_sorted)},
+        )
+
+    def _fit_batches(self, x, offset, seed, max_iterations, mse_threshold, snaps_sorted, progress):
+        """Rows of the fits of checked images ``x`` whose first image is image ``offset`` of the run
+        (position seeding keys each image by its global index); snapshots as ``(N, S, H, W, C)``."""
         bs = self.config.batch_size
         chunks = range(0, len(x), bs)
         if progress:
@@ -308,15 +334,30 @@ class DIPFitter:
         parts: Dict[str, list] = {k: [] for k in ("x_hat", "mse", "it", "st", "snaps")}
         for start in chunks:
             out = self.fit_tensors(x[start:start + bs], seed=seed, max_iterations=max_iterations,
-                                   mse_threshold=mse_threshold, snapshots=snaps_sorted, offset=start)
+                                   mse_threshold=mse_threshold, snapshots=snaps_sorted, offset=offset + start)
             for k, val in zip(parts, out):
                 parts[k].append(val.numpy())
-        snaps = np.concatenate(parts["snaps"], axis=1)
-        return DIPResult(
-            x_hat=np.concatenate(parts["x_hat"]), mse=np.concatenate(parts["mse"]),
-            iterations=np.concatenate(parts["it"]), stopped=np.concatenate(parts["st"]),
-            snapshots={s: snaps[i] for i, s in enumerate(snaps_sorted)},
-        )
+        rows = {k: np.concatenate(v) for k, v in parts.items() if k != "snaps"}
+        rows["snaps"] = np.swapaxes(np.concatenate(parts["snaps"], axis=1), 0, 1)
+        return rows
+
+    def _fit_resumable(self, x, seed, max_iterations, mse_threshold, snaps_sorted, progress, run_dir, chunk):
+        from tf_inc.experiments.resumable import RowStore
+
+        chunk = self.config.batch_size if chunk is None else chunk
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+            raise InputError(f"chunk: expected an integer >= 1, got {chunk!r}")
+        key = ("dip", self.config, self.net_config, self.image_shape, self.bounds, int(seed), max_iterations,
+               mse_threshold, snaps_sorted, x)
+
+        def rows(start, stop):
+            return self._fit_batches(x[start:stop], start, seed, max_iterations, mse_threshold, snaps_sorted,
+                                     False)
+
+        store = RowStore(run_dir, "dip", key, len(x), int(chunk))
+        return store.run(rows, progress=progress, describe={
+            "config": self.config, "net": self.net_config, "seed": int(seed), "max_iterations": max_iterations,
+            "mse_threshold": mse_threshold, "snapshots": snaps_sorted, "n": len(x)})
 
 
 class DIPInvertAndClassify:
@@ -359,9 +400,15 @@ class DIPInvertAndClassify:
         return DIPInvertAndClassify(self.classifier, replace(self.config, **changes), self.net_config,
                                     seed=self.seed, bounds=self.bounds, image_shape=self.image_shape)
 
-    def fit(self, x, progress: bool = False, snapshots: Sequence[int] = (), **overrides) -> DIPResult:
-        """The DIP fits of ``x`` (checked: shape, float, bounds, finite, non-empty)."""
-        return self.fitter(x, seed=self.seed, snapshots=snapshots, progress=progress, **overrides)
+    def fit(self, x, progress: bool = False, snapshots: Sequence[int] = (), run_dir=None,
+            chunk: Optional[int] = None, **overrides) -> DIPResult:
+        """The DIP fits of ``x`` (checked: shape, float, bounds, finite, non-empty).
+
+        ``run_dir``: resumable in chunks of ``chunk`` images — each finished chunk is saved
+        atomically and a rerun after a kill fits only the unfinished ones (:meth:`DIPFitter.__call__`).
+        """
+        return self.fitter(x, seed=self.seed, snapshots=snapshots, progress=progress, run_dir=run_dir,
+                           chunk=chunk, **overrides)
 
     def classify(self, x_hat) -> np.ndarray:
         """Class probabilities of already fitted images."""
@@ -369,8 +416,8 @@ class DIPInvertAndClassify:
         return np.concatenate([self._classify(tf.convert_to_tensor(x_hat[s:s + 500])).numpy()
                                for s in range(0, len(x_hat), 500)])
 
-    def predict(self, x, progress: bool = False) -> Dict[str, np.ndarray]:
-        res = self.fit(x, progress=progress)
+    def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> Dict[str, np.ndarray]:
+        res = self.fit(x, progress=progress, run_dir=run_dir, chunk=chunk)
         probs = self.classify(res.x_hat)
         return {"probabilities": probs, "label": probs.argmax(axis=1),
                 "rejected": np.zeros(len(probs), bool), "result": res}

@@ -11,7 +11,7 @@ against them (:mod:`tf_inc.bounds`).
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -53,11 +53,16 @@ class InvertAndClassify:
         return InvertAndClassify(self.generator, self.classifier, config or self.config, eta=self.eta,
                                  seed=seed, encoder=self.projector.encoder, bounds=self.bounds)
 
-    def invert(self, x, progress: bool = False) -> InversionResult:
-        return self.projector(x, seed=self.seed, progress=progress)
+    def invert(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> InversionResult:
+        """The projections of ``x``. ``run_dir``: resumable in chunks of ``chunk`` images — each
+        finished chunk is saved atomically and a rerun after a kill projects only the unfinished
+        ones (:meth:`tf_inc.manifold.inversion.Projector.__call__`); same result as without."""
+        return self.projector(x, seed=self.seed, progress=progress, run_dir=run_dir, chunk=chunk)
 
-    def predict(self, x, progress: bool = False) -> Dict[str, np.ndarray]:
-        res = self.invert(x, progress=progress)
+    def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> Dict[str, np.ndarray]:
+        """Probabilities, labels, reject flags and the :class:`InversionResult` of ``x``
+        (``run_dir`` / ``chunk``: a resumable projection, see :meth:`invert`)."""
+        res = self.invert(x, progress=progress, run_dir=run_dir, chunk=chunk)
         probs = self._classify(tf.convert_to_tensor(res.x_hat)).numpy()
         return {
             "probabilities": probs,

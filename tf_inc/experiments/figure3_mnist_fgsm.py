@@ -8,6 +8,7 @@ confidence in the true class).
 
     python scripts/figure3_mnist_fgsm.py                 # a few hundred test images
     python scripts/figure3_mnist_fgsm.py --n 10000        # the whole test set
+    python scripts/figure3_mnist_fgsm.py --n 10000 --run-dir runs/figure3   # resumable after a kill
 """
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ class Figure3Config:
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold on ||G(z*)-x|| (inf = none)"})
     recon_eps: float = field(default=0.2, metadata={"help": "ε of the reconstruction grid"})
     recon_images: int = field(default=8, metadata={"help": "columns of the reconstruction grid"})
+    run_dir: str = field(default="", metadata={
+        "help": "resume directory: the inversion's finished chunks are saved here (atomically) and a rerun with "
+                "the same settings after a kill skips them; empty = no resume"})
 
 
 def run(cfg: Figure3Config):
@@ -76,7 +80,8 @@ def run(cfg: Figure3Config):
     inc = InvertAndClassify(generator, classifier, inv_cfg, eta=cfg.eta, seed=cfg.seed)
     print(f"[{NAME}] inverting {len(eps)} x {len(x)} images ({inv_cfg.restarts} restarts, "
           f"<= {inv_cfg.steps} steps, {cfg.preset} preset) ...", flush=True)
-    out = inc.predict(np.concatenate(advs), progress=True)
+    run_dir = cfg.run_dir or None
+    out = inc.predict(np.concatenate(advs), progress=True, run_dir=run_dir)
     n = len(x)
     inc_acc, inc_acc_reject, reject_rate, recon_l2, mean_steps = [], [], [], [], []
     for k in range(len(eps)):
@@ -107,7 +112,7 @@ def run(cfg: Figure3Config):
     # --- Fig. 4-style reconstructions
     k_rec = int(np.argmin([abs(e - cfg.recon_eps) for e in eps]))
     m = min(cfg.recon_images, n)
-    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m]).x_hat
+    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m], run_dir=run_dir).x_hat
     adv_rec = out["result"].x_hat[k_rec * n: k_rec * n + m]
     recon_fig = reconstruction_figure(classifier, x[:m], clean_rec, advs[k_rec][:m], adv_rec, y[:m],
                                       eps[k_rec], BOUNDS)

@@ -39,6 +39,9 @@ class Figure4Config:
     eps: float = field(default=0.0, metadata={"help": "FGSM ε (0 = paper's 0.05 on CelebA, 0.2 on MNIST)"})
     steps: int = field(default=0, metadata={"min": 0, "help": "inversion steps (0 = dataset default)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
+    run_dir: str = field(default="", metadata={
+        "help": "resume directory: the inversion's finished chunks are saved here (atomically) and a rerun with "
+                "the same settings after a kill skips them; empty = no resume"})
 
 
 def run(cfg: Figure4Config):
@@ -50,7 +53,7 @@ def run(cfg: Figure4Config):
     x_adv = fgsm(classifier, x, y, eps, bounds).numpy()
     inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, seed=cfg.seed)
-    res = inc.invert(np.concatenate([x, x_adv]))
+    res = inc.invert(np.concatenate([x, x_adv]), run_dir=cfg.run_dir or None)
     n = len(x)
     x_hat, x_adv_hat = res.x_hat[:n], res.x_hat[n:]
     fig = reconstruction_figure(classifier, x, x_hat, x_adv, x_adv_hat, y, eps, bounds)

@@ -43,6 +43,12 @@ class MinMaxScriptConfig:
         "choices": list(DIVERGENCES)})
     inc_check: bool = field(default=True, metadata={"help": "feed the pairs through INC as the paper does"})
     inc_steps: int = field(default=500, metadata={"help": "INC steps for the end-to-end check"})
+    minmax_run_dir: str = field(default="", metadata={
+        "help": "checkpoint directory of the min-max searches: each saves its whole state every "
+                "--minmax-segment-steps steps (atomically) and a rerun with the same settings after a kill "
+                "resumes from there, or skips a finished search; empty = no checkpoints"})
+    minmax_segment_steps: int = field(default=500, metadata={
+        "help": "min-max steps between checkpoints (a multiple of 50, the convergence-log interval)"})
 
 
 def minmax_config(cfg) -> MinMaxConfig:
@@ -56,7 +62,9 @@ def attack(generator, classifier, cfg, budget: Optional[float] = None, divergenc
         mm.budget_msd = budget
     if divergence is not None:
         mm.divergence = divergence
-    return MinMaxAttack(generator, classifier, mm)(cfg.n, seed=cfg.seed)
+    run_dir = getattr(cfg, "minmax_run_dir", "") or None        # resumable search (segment checkpoints)
+    return MinMaxAttack(generator, classifier, mm)(cfg.n, seed=cfg.seed, run_dir=run_dir,
+                                                   segment_steps=getattr(cfg, "minmax_segment_steps", 500))
 
 
 def attack_metrics(generator, classifier, cfg, prefix: str = "") -> Tuple[PairResult, Dict[str, float]]:

@@ -16,11 +16,16 @@ bare classifier), ``fgsm`` (single step; through BPDA+EOT on INC), ``pgd``
 projection), ``cw`` (CW-ℓ2 / CW-ℓ∞ on the bare classifiers), ``latent``
 (Athalye et al.'s latent-space attack, binary search on c), ``minmax_eot`` (the
 INC authors' Lagrangian latent attack with EOT over noise on G(z)), ``unrolled``
-(PGD through K unrolled inversion steps). Each later attack runs only on the
-images that survived the earlier ones at that budget, so a defence's
-``<defence>/<attack>/<budget>`` is its accuracy **after** the ensemble up to that
-attack (cumulative); ``<defence>/worst/<budget>`` is the per-image worst case over
-every attack, the headline number. ``noise`` (uniform noise at the same budget)
+(PGD through K unrolled inversion steps). Bare classifiers run them in that order;
+INC defences run BPDA+EOT PGD last (``INC_ATTACK_ORDER``), after the cheaper
+latent and unrolled attacks; ``order/<defence>`` in the result records the order.
+Each later attack runs only on the images that survived the earlier ones at that
+budget, so a defence's ``<defence>/<attack>/<budget>`` is its accuracy **after**
+the ensemble up to that attack (cumulative); ``<defence>/worst/<budget>`` is the
+per-image worst case over every attack, the headline number. PGD's restarts are
+budgeted the same way (restart r runs on what restarts < r left), and the
+defence-independent candidates (transfer; latent and min-max per classifier) are
+computed once per image and shared by the defences (``CandidateCache``). ``noise`` (uniform noise at the same budget)
 is a control, not part of the worst case. Every candidate is judged by the
 defence as deployed (full INC, its own seed), never by the attacker's copies.
 
@@ -44,6 +49,9 @@ from tf_inc.manifold.inversion import InversionConfig
 NAME = "robustness_table"
 BUDGETS = ["linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"]
 ATTACK_ORDER = ["transfer", "fgsm", "pgd", "cw", "latent", "minmax_eot", "unrolled"]
+#: INC defences run their cheap strong attacks before BPDA+EOT PGD, by far the most expensive
+#: (every gradient is 8 attacker-side projections): PGD then runs on what the others left.
+INC_ATTACK_ORDER = ["transfer", "fgsm", "latent", "minmax_eot", "unrolled", "pgd"]
 DEFENCES = ["none", "adv_training", "inc", "inc_robust"]
 
 
@@ -75,12 +83,17 @@ class RobustnessTableConfig:
     pgd_iter: int = field(default=100, metadata={"help": "PGD / BPDA iterations"})
     pgd_restarts: int = field(default=5, metadata={"help": "PGD random restarts"})
     eot_samples: int = field(default=8, metadata={"help": "inversion seeds averaged per BPDA gradient"})
-    attack_inversion_steps: int = field(default=50, metadata={
+    attack_inversion_steps: int = field(default=15, metadata={
         "help": "projection steps of the attacker's INC copies (warm-started from the VAE encoder)"})
     inc_steps: int = field(default=InversionConfig.steps, metadata={"help": "deployed INC: inversion steps (Figure 3)"})
     inc_restarts: int = field(default=InversionConfig.restarts, metadata={"help": "deployed INC: restarts (Figure 3)"})
     latent_steps: int = field(default=300, metadata={"help": "latent attacks: Adam steps per search step"})
     latent_search_steps: int = field(default=4, metadata={"help": "latent attack: binary-search steps on c"})
+    minmax_steps: int = field(default=400, metadata={"help": "min-max (Lagrangian) attack: Adam steps on z"})
+    minmax_noise_draws: int = field(default=4, metadata={"help": "min-max attack: EOT noise draws on G(z) per step"})
+    latent_reach: float = field(default=1.5, metadata={
+        "help": "latent attacks search an image only if its projection G(z0) is within this many ε of it "
+                "(0: every image)"})
     unrolled_steps: int = field(default=30, metadata={"help": "unrolled-inversion attack: K"})
     cw_iterations: int = field(default=200, metadata={"help": "CW iterations (bare classifiers)"})
     saturation: List[int] = field(default_factory=lambda: [10, 20, 50, 100, 200, 500], metadata={
@@ -101,6 +114,12 @@ class DefenceUnderTest:
     classifier: object           # the classifier inside (latent / transfer / CW attacks)
     whitebox: Callable           # model_fn the gradient attacks use (BPDA+EOT for INC)
     inc: object = None           # the InvertAndClassify, for INC defences
+    classifier_key: str = "classifier"   # which model of ``models`` ``classifier`` is (shared caches)
+
+    def order(self, attacks) -> List[str]:
+        """The applicable attacks this defence runs, cheapest-first for its kind (``INC_ATTACK_ORDER``)."""
+        return [a for a in (ATTACK_ORDER if self.inc is None else INC_ATTACK_ORDER)
+                if a in attacks and applicable(a, self)]
 
 
 def build_defences(cfg: RobustnessTableConfig, models) -> Dict[str, DefenceUnderTest]:
@@ -113,17 +132,20 @@ def build_defences(cfg: RobustnessTableConfig, models) -> Dict[str, DefenceUnder
     out = {}
     for name in cfg.defences:
         if name in ("none", "adv_training"):
-            clf = classifier if name == "none" else models["adv_classifier"]
-            out[name] = DefenceUnderTest(name, lambda x, c=clf: predict_labels(c, x), clf, clf)
+            key = "classifier" if name == "none" else "adv_classifier"
+            clf = models[key]
+            out[name] = DefenceUnderTest(name, lambda x, c=clf: predict_labels(c, x), clf, clf, classifier_key=key)
         else:
-            clf = classifier if name == "inc" else models["robust_classifier"]
+            key = "classifier" if name == "inc" else "robust_classifier"
+            clf = models[key]
             inc = InvertAndClassify(generator, clf, InversionConfig(steps=cfg.inc_steps, restarts=cfg.inc_restarts,
                                                                      seeding="content"),
                                     seed=cfg.seed + 12345, encoder=encoder)
             attack_cfg = InversionConfig(steps=cfg.attack_inversion_steps, restarts=2, warm_start=True,
                                          lr_schedule="cosine", early_stop=False, seeding="content")
             eot = eot_bpda_model(inc, cfg.eot_samples, 1000 + cfg.seed, attack_cfg)
-            out[name] = DefenceUnderTest(name, lambda x, i=inc: i.predict(x)["label"], clf, eot, inc)
+            out[name] = DefenceUnderTest(name, lambda x, i=inc: i.predict(x)["label"], clf, eot, inc,
+                                         classifier_key=key)
     return out
 
 
@@ -138,20 +160,61 @@ def applicable(attack: str, d: DefenceUnderTest) -> bool:
     return True
 
 
-def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models, cache: Dict):
-    """Candidate adversarial examples for images ``x`` at ``budget`` (None: not applicable)."""
+class CandidateCache:
+    """Candidates of the attacks that do not depend on the defence, shared across table cells.
+
+    ``transfer`` depends only on the budget (PGD on the bare classifier); ``latent`` and
+    ``minmax_eot`` search the generator's range against a *classifier*, so INC and the bare
+    classifier it wraps get the same candidates (judged by each as deployed). Candidates are
+    computed for the images a cell asks for and stored per image in the run's cell directory,
+    so a later cell (or a resumed run) only computes the images it has not seen.
+    """
+
+    def __init__(self, store: "CellStore", x, y):
+        self.store, self.x, self.y = store, x, y
+
+    def get(self, key, idx, compute: Callable, row_shape=None):
+        """Rows ``idx`` of the cached array ``key`` (``compute(x, y)`` fills the missing ones);
+        rows are images by default, or arrays of ``row_shape`` (e.g. latents). ``compute`` gets the
+        missing images, their labels and their indices into the subset."""
+        cell = self.store.get("candidates", *key)
+        n = len(self.x)
+        empty = np.zeros_like(self.x) if row_shape is None else np.zeros((n,) + tuple(row_shape), np.float32)
+        xa = cell["x_adv"] if cell is not None else empty
+        done = cell["done"] if cell is not None else np.zeros(n, bool)
+        missing = idx[~done[idx]]
+        if len(missing):
+            xa[missing] = compute(self.x[missing], self.y[missing], missing)
+            done[missing] = True
+            self.store.put("candidates", *key, x_adv=xa, done=done)
+        return xa[idx]
+
+
+def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models, cache: CandidateCache = None,
+               idx=None):
+    """Candidate adversarial examples for images ``x`` at ``budget`` (None: not applicable).
+
+    With a ``cache`` and the images' indices ``idx`` into the table's subset, the
+    defence-independent attacks (transfer, latent, min-max) reuse candidates other cells made.
+    """
     from tf_inc.attacks import cw_l2, cw_linf, fgsm, pgd
 
     norm, eps = parse_budget(budget)
     is_inc = d.inc is not None
+
+    def cached(key, compute):
+        if cache is None or idx is None:
+            return compute(x, y, None)
+        return cache.get(key, np.asarray(idx), compute)
+
     if attack == "transfer":
-        return pgd(models["classifier"], x, y, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1,
-                   schedule="cosine", seed=cfg.seed).numpy()
+        return cached(("transfer", budget), lambda xs, ys, _: pgd(
+            models["classifier"], xs, ys, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
+            seed=cfg.seed).numpy())
     if attack == "fgsm":
         return fgsm(d.whitebox, x, y, eps, norm=norm).numpy()
     if attack == "pgd":
-        return pgd(d.whitebox, x, y, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=cfg.pgd_restarts,
-                   schedule="cosine", seed=cfg.seed).numpy()
+        return pgd_survivor_restarts(d, x, y, norm, eps, cfg)
     if attack == "cw":
         if is_inc:
             return None            # CW through BPDA duplicates `pgd` at many times its cost
@@ -163,15 +226,25 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
                          learning_rate=5e-2).numpy()
         return project_to_budget(xa, x, norm, eps)
     if attack in ("latent", "minmax_eot"):
-        from tf_inc.attacks.latent import LatentAttackConfig, latent_attack
+        from tf_inc.attacks.latent import LatentAttackConfig, latent_attack, latent_start
 
-        lcfg = LatentAttackConfig(method="binary_search" if attack == "latent" else "lagrangian",
-                                  steps=cfg.latent_steps, binary_search_steps=cfg.latent_search_steps,
-                                  noise_draws=0 if attack == "latent" else 8,
-                                  noise_std=0.0 if attack == "latent" else 0.05, seed=cfg.seed)
-        res = latent_attack(models["generator"], d.classifier, x, y, [(norm, eps)], lcfg,
-                            encoder=models["encoder"])
-        return np.asarray(res["x_adv"][budget])
+        if attack == "latent":
+            lcfg = LatentAttackConfig(method="binary_search", steps=cfg.latent_steps,
+                                      binary_search_steps=cfg.latent_search_steps, seed=cfg.seed,
+                                      reach=cfg.latent_reach)
+        else:
+            lcfg = LatentAttackConfig(method="lagrangian", steps=cfg.minmax_steps, binary_search_steps=1,
+                                      noise_draws=cfg.minmax_noise_draws, noise_std=0.05, seed=cfg.seed,
+                                      reach=cfg.latent_reach)
+        gen = models["generator"]
+
+        def search(xs, ys, j):
+            start = lambda a, b, _: latent_start(gen, a, lcfg, models["encoder"])  # noqa: E731
+            # z0 depends on the image only: one projection per image for every classifier and budget
+            z0 = cache.get(("z0",), j, start, row_shape=(gen.latent_dim,)) if j is not None else None
+            res = latent_attack(gen, d.classifier, xs, ys, [(norm, eps)], lcfg, encoder=models["encoder"], z0=z0)
+            return np.asarray(res["x_adv"][budget])
+        return cached((attack, d.classifier_key, budget), search)
     if attack == "unrolled":
         if not is_inc:
             return None
@@ -181,6 +254,29 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
         return pgd(model, x, y, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
                    seed=cfg.seed).numpy()
     raise InputError(f"unknown attack {attack!r}")
+
+
+def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg):
+    """White-box PGD (BPDA+EOT for INC) with ``cfg.pgd_restarts`` random restarts, AutoAttack-style:
+    restart r runs only on the images the deployed defence still classifies correctly after
+    restarts 0..r-1. The per-image worst case equals that of running every restart on every
+    image and keeping any that fools the deployed defence; the cost falls with the accuracy."""
+    from tf_inc.attacks import pgd
+
+    def one(r, xs, ys):
+        return pgd(d.whitebox, xs, ys, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
+                   seed=cfg.seed + 7919 * r).numpy()
+
+    best = one(0, x, y)
+    alive = d.predict(best) == y
+    for r in range(1, cfg.pgd_restarts):
+        j = np.where(alive)[0]
+        if not len(j):
+            break
+        xa = one(r, x[j], y[j])
+        best[j] = xa
+        alive[j] = d.predict(xa) == y[j]
+    return best
 
 
 def project_to_budget(xa, x, norm: str, eps: float, bounds=(0.0, 1.0)):
@@ -291,9 +387,12 @@ def run(cfg: RobustnessTableConfig):
     models = load_models(cfg)
     defences = build_defences(cfg, models)
     store = CellStore(Path(cfg.run_dir), config_fingerprint(cfg, models))
-    attacks = [a for a in ATTACK_ORDER if a in cfg.attacks]
+    cache = CandidateCache(store, x, y)
     metrics: Dict = {"n": len(x)}
-    cells = [(d, a, b) for d in defences for b in cfg.budgets for a in ["clean"] + attacks + ["noise"]]
+    for dname, d in defences.items():
+        metrics[f"order/{dname}"] = d.order(cfg.attacks)
+    cells = [(d, a, b) for d in defences for b in cfg.budgets for a in ["clean"] + defences[d].order(cfg.attacks)
+             + ["noise"]]
     bar = tqdm(cells, desc="defence × attack × budget", unit="cell")
     robust: Dict = {}
     for dname, attack, budget in bar:
@@ -325,7 +424,7 @@ def run(cfg: RobustnessTableConfig):
                     if attack == "noise":
                         xa = noise_control(x[idx], norm, eps, cfg.seed)
                     else:
-                        xa = run_attack(attack, d, x[idx], y[idx], budget, cfg, models, {})
+                        xa = run_attack(attack, d, x[idx], y[idx], budget, cfg, models, cache, idx)
                     if xa is not None:
                         if not within_budget(xa, x[idx], norm, eps).all():
                             raise RuntimeError(f"{attack} produced out-of-budget examples at {budget}")
@@ -388,7 +487,7 @@ def standalone_accuracies(cfg, d: DefenceUnderTest, models, x, y, store) -> Dict
         xs, ys = x[: cfg.check_n], y[: cfg.check_n]
         cell = {}
         for attack in ("fgsm", "pgd", "transfer"):
-            xa = run_attack(attack, d, xs, ys, b, cfg, models, {})
+            xa = run_attack(attack, d, xs, ys, b, cfg, models)
             cell[attack] = np.float64((d.predict(xa) == ys).mean())
         store.put(d.name, "standalone", b, **cell)
     return {k: float(v) for k, v in cell.items()}

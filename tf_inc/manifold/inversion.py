@@ -21,7 +21,10 @@ Design (all of it inside one ``tf.function``; no Python runs per step):
 * optional scale-out: ``strategy=`` (a ``tf.distribute`` strategy) shards the images over its
   replicas / workers and merges the rows back in input order
   (:func:`tf_inc.experiments.sharding.run_sharded`); with content-keyed seeding every image gets
-  the answer it gets on one device.
+  the answer it gets on one device;
+* optional resume: ``run_dir=`` projects the images in fixed chunks and saves each finished
+  chunk's rows atomically (:class:`tf_inc.experiments.resumable.RowStore`), so a projection of a
+  whole test split killed half-way redoes only its unfinished chunks when run again.
 
 The defence built on it, :class:`tf_inc.defences.InvertAndClassify`, lives in
 :mod:`tf_inc.defences.inc`.
@@ -120,6 +123,7 @@ class InversionResult:
     restart: np.ndarray      # (N,) index of the chosen restart
     restart_l2: np.ndarray   # (N, R) ||G(z_r) − x||_2 of every restart's best point
     total_steps: int         # Σ steps over all rows (the compute actually spent)
+    restart_steps: Optional[np.ndarray] = None   # (N, R) Adam steps taken by every restart
 
     def accepted(self, eta: float) -> np.ndarray:
         """Paper step 2: keep x iff ||G(z*) − x|| < η."""
@@ -312,23 +316,33 @@ class Projector:
 
     def __call__(self, x, seed: int = 0, steps: Optional[int] = None,
                  learning_rate: Optional[float] = None, progress: bool = False,
-                 strategy=None) -> InversionResult:
+                 strategy=None, run_dir=None, chunk: Optional[int] = None) -> InversionResult:
         """Project a batch of images (numpy/tensor, (N, H, W, C)) and return an :class:`InversionResult`.
 
         ``strategy``: a ``tf.distribute`` strategy to shard the images over (``batch_size`` images
         per replica per graph call); ``None`` runs on the current device in chunks of ``batch_size``.
+
+        ``run_dir``: make the projection resumable (:class:`tf_inc.experiments.resumable.RowStore`):
+        the images are projected in fixed chunks of ``chunk`` images (default ``batch_size``), each
+        finished chunk's rows are saved atomically under ``run_dir/invert-<fingerprint>`` (the
+        fingerprint covers the config, seed, steps, learning rate, the generator's (and a warm
+        start's encoder's) weights and the images), and a rerun after a kill projects only the
+        chunks that were not saved yet. The result equals the plain call's: with content seeding
+        an image's answer does not depend on its chunk; with position seeding ``chunk`` must be a
+        multiple of ``batch_size`` (the batches, hence their seeds, are then the plain call's).
         """
         x = check_images(x, shape=self.image_shape, bounds=self.bounds, name="x")
+        if run_dir is not None:
+            return self._project_resumable(x, seed, steps, learning_rate, progress, strategy, run_dir, chunk)
+        return self._project(x, seed, steps, learning_rate, progress, strategy)
+
+    def _project(self, x, seed, steps, learning_rate, progress, strategy, first_batch: int = 0) -> InversionResult:
+        """The projection of checked images ``x``; ``first_batch``: index of x's first batch in a
+        larger run (position seeding derives each batch's seed from its global index)."""
         cfg = self.config
         if strategy is not None:
             p = self._project_sharded(x, seed, steps, learning_rate, progress, strategy)
-            d = int(np.prod(x.shape[1:]))
-            used, choice = p["used"], p["choice"]
-            return InversionResult(
-                z=p["z"], x_hat=p["x_hat"], l2=p["l2"], mse=p["l2"] ** 2 / d,
-                steps=used[np.arange(len(x)), choice], restart=choice, restart_l2=p["rl2"],
-                total_steps=int(used.sum()),
-            )
+            return _result(p["z"], p["x_hat"], p["l2"], p["choice"], p["rl2"], p["used"], x)
         chunks = range(0, len(x), cfg.batch_size)
         if progress and len(chunks) > 1:
             from tqdm.auto import tqdm
@@ -337,7 +351,7 @@ class Projector:
         parts: Dict[str, list] = {k: [] for k in ("z", "x_hat", "l2", "choice", "rl2", "used")}
         for c, start in enumerate(chunks):
             xb = tf.convert_to_tensor(x[start : start + cfg.batch_size])
-            chunk_seed = seed if cfg.seeding == "content" else seed + 7919 * c
+            chunk_seed = seed if cfg.seeding == "content" else seed + 7919 * (first_batch + c)
             out = self.project_tensors(xb, seed=chunk_seed, steps=steps, learning_rate=learning_rate)
             for k, v in zip(parts, out):
                 parts[k].append(v.numpy())
@@ -347,23 +361,56 @@ class Projector:
         choice = np.concatenate(parts["choice"])
         rl2 = np.concatenate(parts["rl2"], axis=1).T          # (N, R)
         used = np.concatenate(parts["used"], axis=1).T        # (N, R)
-        d = int(np.prod(x.shape[1:]))
-        return InversionResult(
-            z=z, x_hat=x_hat, l2=l2, mse=l2**2 / d,
-            steps=used[np.arange(len(x)), choice], restart=choice, restart_l2=rl2,
-            total_steps=int(used.sum()),
-        )
+        return _result(z, x_hat, l2, choice, rl2, used, x)
+
+    def _project_resumable(self, x, seed, steps, learning_rate, progress, strategy, run_dir, chunk):
+        """:meth:`__call__` with ``run_dir``: chunked, each finished chunk saved, finished chunks reused."""
+        from tf_inc.experiments.resumable import RowStore
+
+        cfg = self.config
+        chunk = cfg.batch_size if chunk is None else chunk
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+            raise InputError(f"chunk: expected an integer >= 1, got {chunk!r}")
+        if cfg.seeding == "position" and (strategy is not None or chunk % cfg.batch_size):
+            raise InputError(f"chunk: with seeding='position' a resumable projection needs chunk a multiple of "
+                             f"batch_size ({cfg.batch_size}) and no strategy, got chunk={chunk}")
+        warm = self.encoder if (cfg.warm_start and self.encoder is not None) else None
+        key = ("invert", cfg, int(seed), steps, learning_rate, self.bounds, self.prior_std, self.generator, warm, x)
+
+        def rows(start, stop):
+            r = self._project(x[start:stop], seed, steps, learning_rate, False, strategy,
+                              first_batch=start // cfg.batch_size)
+            return {"z": r.z, "x_hat": r.x_hat, "l2": r.l2, "choice": r.restart, "rl2": r.restart_l2,
+                    "used": r.restart_steps}
+
+        store = RowStore(run_dir, "invert", key, len(x), int(chunk))
+        p = store.run(rows, progress=progress, describe={"config": cfg, "seed": int(seed), "steps": steps,
+                                                         "learning_rate": learning_rate, "n": len(x)})
+        return _result(p["z"], p["x_hat"], p["l2"], p["choice"], p["rl2"], p["used"], x)
+
+
+def _result(z, x_hat, l2, choice, rl2, used, x) -> InversionResult:
+    """An :class:`InversionResult` from per-image rows (``rl2`` and ``used``: (N, R))."""
+    d = int(np.prod(x.shape[1:]))
+    return InversionResult(
+        z=z, x_hat=x_hat, l2=l2, mse=l2**2 / d,
+        steps=used[np.arange(len(x)), choice], restart=choice, restart_l2=rl2,
+        total_steps=int(used.sum()), restart_steps=used,
+    )
 
 
 def project(generator, x, config: InversionConfig = InversionConfig(), seed: int = 0,
-            encoder=None, progress: bool = False, bounds=None, strategy=None) -> InversionResult:
+            encoder=None, progress: bool = False, bounds=None, strategy=None, run_dir=None,
+            chunk: Optional[int] = None) -> InversionResult:
     """Project ``x`` onto the range of ``generator``; see :class:`Projector`.
 
     ``bounds``: the pixel range of x; default the generator's (``generator.bounds``).
     ``strategy``: shard the images over a ``tf.distribute`` strategy's replicas (``None``: one device).
+    ``run_dir`` / ``chunk``: resumable in chunks (see :meth:`Projector.__call__`).
     Bad images raise :class:`~tf_inc.errors.InputError` before the generator is first called.
     """
     x = check_images(x, shape=getattr(generator, "image_shape", None), bounds=bounds_of(generator, bounds),
                      name="x")
     return Projector(generator, config, encoder=encoder, bounds=bounds)(x, seed=seed, progress=progress,
-                                                                        strategy=strategy)
+                                                                        strategy=strategy, run_dir=run_dir,
+                                                                        chunk=chunk)

@@ -22,6 +22,13 @@ original code), ``"l2"`` (the paper's ||C(G(z)) − C(G(z'))||²) or ``"sym_kl"`
 
 Everything runs in one ``tf.function`` while-loop batched over slots; each slot
 keeps its best valid pair (largest divergence), not the last iterate.
+
+**Resume.** ``MinMaxAttack(...)(n, run_dir=DIR)`` runs the same loop in segments of
+``segment_steps`` steps (each segment one compiled ``tf.while_loop``, the hot loop stays in the
+graph) and saves the whole search state — the step counter, (z, z'), the Adam moments, λ, the
+best valid pair so far and the convergence log — atomically between segments. A search killed
+half-way resumes from its last segment when called again, and returns what the uninterrupted
+search returns.
 """
 from __future__ import annotations
 
@@ -92,6 +99,7 @@ class MinMaxAttack:
         self.prior_std = float(getattr(generator, "prior_std", 1.0))
         self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
         self.run_loop = tf.function(self._run_impl, reduce_retracing=True)
+        self._segment = tf.function(self._loop, reduce_retracing=True)      # one checkpointed segment
 
     def _terms(self, z, z2):
         cfg = self.config
@@ -102,12 +110,30 @@ class MinMaxAttack:
         p1, p2 = probs[:n], probs[n:]
         return x1, x2, p1, p2, mean_squared_difference(x1, x2), divergence(p1, p2, cfg.divergence)
 
-    def _run_impl(self, z0, z20, iterations):
+    #: names of the search state carried from step to step (and saved between segments)
+    STATE = ("i", "z", "z2", "m", "v", "lam", "best_div", "bz", "bz2", "found")
+
+    def _init_state(self, z0, z20):
+        """The state before step 0: ``(i, z, z', Adam m, Adam v, λ, best divergence, best z, best z', found)``."""
+        cfg = self.config
+        n = tf.shape(z0)[0]
+        zeros = tf.zeros([n, 2 * self.latent_dim])
+        return (tf.constant(0), z0, z20, zeros, zeros, tf.fill([n], cfg.lambda_init),
+                tf.fill([n], tf.constant(-np.inf, tf.float32)), z0, z20, tf.zeros([n], tf.bool))
+
+    def _loop(self, state, stop):
+        """Steps ``state[0] … stop − 1`` of the search in one ``tf.while_loop`` (fewer with early stop).
+
+        Returns the state after them and the convergence log ``[mean ||p − p'||, valid fraction,
+        mean λ]`` of the steps among them that are multiples of ``log_every``: the whole search is
+        ``_loop(_init_state(...), iterations)``; a segmented one chains calls on consecutive ranges
+        and concatenates their logs, with the same result (Adam's step count is the global ``i``).
+        """
         cfg = self.config
         lr = cfg.lr_z * self.prior_std
         b = cfg.budget_msd
-        n = tf.shape(z0)[0]
-        n_logs = (iterations + cfg.log_every - 1) // cfg.log_every
+        k0 = (state[0] + cfg.log_every - 1) // cfg.log_every        # index of the first logged step
+        n_logs = (stop + cfg.log_every - 1) // cfg.log_every - k0
 
         def body(i, z, z2, m, v, lam, best_div, bz, bz2, found, hist_out, hist_valid, hist_lam):
             with tf.GradientTape() as tape:
@@ -123,7 +149,7 @@ class MinMaxAttack:
             differ = tf.not_equal(tf.argmax(p1, 1), tf.argmax(p2, 1))
             found = tf.logical_or(found, tf.logical_and(valid, differ))
             rec = tf.equal(i % cfg.log_every, 0)
-            k = i // cfg.log_every
+            k = i // cfg.log_every - k0
             hist_out = tf.cond(rec, lambda: hist_out.write(k, tf.reduce_mean(tf.norm(p1 - p2, axis=1))),
                                lambda: hist_out)
             hist_valid = tf.cond(rec, lambda: hist_valid.write(k, tf.reduce_mean(tf.cast(valid, tf.float32))),
@@ -141,22 +167,88 @@ class MinMaxAttack:
 
         def cond(i, *s):
             found = s[8]
-            go = i < iterations
+            go = i < stop
             if cfg.early_stop:
                 go = tf.logical_and(go, tf.logical_not(tf.reduce_all(found)))
             return go
 
-        zeros = tf.zeros([n, 2 * self.latent_dim])
         ta = lambda: tf.TensorArray(tf.float32, size=n_logs, dynamic_size=True)  # noqa: E731
-        init = (tf.constant(0), z0, z20, zeros, zeros, tf.fill([n], cfg.lambda_init),
-                tf.fill([n], tf.constant(-np.inf, tf.float32)), z0, z20, tf.zeros([n], tf.bool), ta(), ta(), ta())
-        out = tf.while_loop(cond, body, init)
-        i, z, z2, _, _, lam, best_div, bz, bz2 = out[:9]
-        hist = [h.stack() for h in out[10:]]
-        # slots that never produced a valid pair report their last iterate
+        out = tf.while_loop(cond, body, tuple(state) + (ta(), ta(), ta()))
+        return out[:10], [h.stack() for h in out[10:]]
+
+    @staticmethod
+    def _finish(z, z2, best_div, bz, bz2):
+        """Slots that never produced a valid pair report their last iterate."""
         has = tf.math.is_finite(best_div)
-        bz = tf.where(has[:, None], bz, z)
-        bz2 = tf.where(has[:, None], bz2, z2)
+        return tf.where(has[:, None], bz, z), tf.where(has[:, None], bz2, z2)
+
+    def _run_impl(self, z0, z20, iterations):
+        state, hist = self._loop(self._init_state(z0, z20), iterations)
+        i, z, z2, _, _, _, best_div, bz, bz2 = state[:9]
+        bz, bz2 = self._finish(z, z2, best_div, bz, bz2)
+        return bz, bz2, i, hist
+
+    def _run_segments(self, z0, z20, iterations: int, run_dir, segment_steps: int, progress: bool):
+        """The search in segments of ``segment_steps`` steps, checkpointed between segments.
+
+        After every segment the whole state — step counter, (z, z'), Adam moments, λ, the best
+        valid pair so far, the found flags and the convergence log — is written atomically to
+        ``run_dir/minmax-<fingerprint>.npz`` (the fingerprint covers the config, the start points,
+        the iteration budget and both models' weights). A rerun loads it and goes on from the
+        step it holds: a killed run loses at most one segment, and its result equals an
+        uninterrupted run's. A finished search's file is kept, so a rerun returns at once.
+        """
+        from pathlib import Path
+
+        from tf_inc.experiments.resumable import fingerprint, load_npz, save_npz
+
+        cfg = self.config
+        seg = check_count(segment_steps, "segment_steps", 1)
+        if seg % cfg.log_every:
+            raise InputError(f"segment_steps ({seg}) must be a multiple of log_every ({cfg.log_every})")
+        key = fingerprint("minmax", cfg, int(iterations), z0, z20, self.prior_std, self.latent_dim,
+                          self.generator, self.classifier)
+        path = Path(run_dir) / f"minmax-{key}.npz"
+        names = self.STATE + ("hist_out", "hist_valid", "hist_lam")
+        ck = load_npz(path)
+        if ck is not None and all(k in ck for k in names):
+            state = tuple(tf.constant(ck[k]) for k in self.STATE)
+            hist = [[ck["hist_out"]], [ck["hist_valid"]], [ck["hist_lam"]]]
+            print(f"[minmax] resuming {path} at step {int(ck['i'])}/{iterations}", flush=True)
+        else:
+            state = self._init_state(z0, z20)
+            hist = [[], [], []]
+
+        def finished(st):
+            return int(st[0]) >= iterations or (cfg.early_stop and bool(tf.reduce_all(st[9])))
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=iterations, initial=int(state[0]), desc="min-max", unit="step")
+        try:
+            while not finished(state):
+                i = int(state[0])
+                stop = min((i // seg + 1) * seg, iterations)
+                state, h = self._segment(state, tf.constant(stop))
+                for acc, part in zip(hist, h):
+                    acc.append(part.numpy())
+                arrays = {k: np.asarray(t.numpy() if hasattr(t, "numpy") else t) for k, t in zip(self.STATE, state)}
+                arrays.update({k: np.concatenate(a) if a else np.zeros([0], np.float32)
+                               for k, a in zip(names[len(self.STATE):], hist)})
+                save_npz(path, **arrays)
+                if bar is not None:
+                    bar.update(int(state[0]) - i)
+        finally:
+            if bar is not None:
+                bar.close()
+        i, z, z2, _, _, _, best_div, bz, bz2 = state[:9]
+        bz, bz2 = self._finish(z, z2, best_div, bz, bz2)
+        # as the one-loop search's log (sized for every logged step, zeros after an early stop)
+        n_logs = (iterations + cfg.log_every - 1) // cfg.log_every
+        hist = [np.concatenate(a) if a else np.zeros([0], np.float32) for a in hist]
+        hist = [tf.constant(np.pad(h, (0, max(0, n_logs - len(h))))) for h in hist]
         return bz, bz2, i, hist
 
     def start(self, n_pairs: int, seed_z, seed_noise, z_init=None):
@@ -169,8 +261,15 @@ class MinMaxAttack:
         return z0, z0 + self.config.init_noise * std * noise
 
     def __call__(self, n_pairs: int, seed: int = 0, iterations: Optional[int] = None,
-                 z_init: Optional[np.ndarray] = None) -> PairResult:
-        """Search ``n_pairs`` pairs; ``z_init`` fixes the starting z (else drawn from the prior)."""
+                 z_init: Optional[np.ndarray] = None, run_dir=None, segment_steps: int = 500,
+                 progress: bool = False) -> PairResult:
+        """Search ``n_pairs`` pairs; ``z_init`` fixes the starting z (else drawn from the prior).
+
+        ``run_dir``: checkpoint the search every ``segment_steps`` steps (a multiple of
+        ``log_every``) and resume from the last checkpoint when called again with the same
+        settings (:meth:`_run_segments`); the result equals the uninterrupted search's. Without
+        it the whole search is one compiled loop, as before.
+        """
         cfg = self.config
         check_count(n_pairs, "n_pairs", 1)
         iters = check_count(cfg.iterations if iterations is None else iterations, "iterations", 0)
@@ -180,7 +279,10 @@ class MinMaxAttack:
                 raise InputError(f"z_init: expected finite latents of shape ({n_pairs}, {self.latent_dim}), "
                                  f"got {z_init.shape}")
         z0, z20 = self.start(n_pairs, (seed, 0), (seed, 1), z_init)
-        bz, bz2, steps, hist = self.run_loop(z0, z20, tf.constant(iters))
+        if run_dir is None:
+            bz, bz2, steps, hist = self.run_loop(z0, z20, tf.constant(iters))
+        else:
+            bz, bz2, steps, hist = self._run_segments(z0, z20, iters, run_dir, segment_steps, progress)
         x1, x2, p1, p2, msd, div = self._terms(bz, bz2)
         logged = np.arange(len(hist[0].numpy())) * cfg.log_every
         return PairResult(
