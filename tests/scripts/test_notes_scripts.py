@@ -65,3 +65,17 @@ def test_notes_script_refuses_other_datasets(notes_models, tmp_path):
     proc = subprocess.run([sys.executable, "scripts/notes_jsma.py", "--dataset", "celeba", "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "mnist" in (proc.stdout + proc.stderr).lower()
+
+
+@pytest.mark.parametrize("kw, match", [(dict(source_class=3, target_class=3), "must differ"),
+                                       (dict(source_class=11), "digit 0-9"),
+                                       (dict(target_class=-1), "digit 0-9")])
+def test_targeted_notes_configs_refuse_bad_source_and_target(kw, match):
+    """Checked when the config is built (so the CLI says it in one line), not inside the run."""
+    from tf_inc.errors import InputError
+    from tf_inc.experiments.notes_jsma import JsmaConfig
+    from tf_inc.experiments.notes_targeted_fgsm import TargetedFgsmConfig
+
+    for cls in (JsmaConfig, TargetedFgsmConfig):
+        with pytest.raises(InputError, match=match):
+            cls(**kw)

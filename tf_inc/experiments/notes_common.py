@@ -10,6 +10,17 @@ from tf_inc.errors import InputError
 from tf_inc.experiments.evaluation import require_mnist  # noqa: F401  (the notes' scripts import it from here)
 
 
+def check_source_target(cfg) -> None:
+    """A targeted notes experiment's ``source_class`` and ``target_class``: digits 0–9 that differ."""
+    for name in ("source_class", "target_class"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 9:
+            raise InputError(f"--{name.replace('_', '-')} must be a digit 0-9, got {v!r}")
+    if cfg.source_class == cfg.target_class:
+        raise InputError(f"--source-class and --target-class must differ (both are {cfg.source_class}): "
+                         "a targeted attack needs another digit to reach")
+
+
 def correct_test_images(model, n: int, digit: Optional[int] = None, offset: int = 0
                         ) -> Tuple[np.ndarray, np.ndarray]:
     """The first ``n`` MNIST test images (of class ``digit`` if given, skipping the first ``offset``

@@ -19,7 +19,7 @@ import numpy as np
 from tf_inc.attacks.jsma import jsma
 from tf_inc.attacks.targeted import changed_pixels, random_targets, target_success
 from tf_inc.experiments import zoo
-from tf_inc.experiments.notes_common import correct_test_images, require_mnist
+from tf_inc.experiments.notes_common import check_source_target, correct_test_images, require_mnist
 from tf_inc.experiments.results import Timer, write_results
 
 NAME = "notes_jsma"
@@ -45,6 +45,9 @@ class JsmaConfig:
     chunk: int = field(default=32, metadata={"help": "images per compiled call", "min": 1})
     figure_images: int = field(default=8, metadata={"help": "columns of the figure"})
 
+    def __post_init__(self):
+        check_source_target(self)
+
 
 def _stats(prefix, model, x, x_adv, target):
     ok = target_success(model, x_adv, target)
@@ -60,8 +63,6 @@ def _stats(prefix, model, x, x_adv, target):
 
 def run(cfg: JsmaConfig):
     require_mnist(cfg.dataset, NAME)
-    if cfg.source_class == cfg.target_class:
-        raise SystemExit("source_class and target_class must differ")
     timer = Timer()
     model = zoo.mnist_classifier()
     kw = dict(theta=cfg.theta, gamma=cfg.gamma, on=cfg.on, chunk=cfg.chunk)

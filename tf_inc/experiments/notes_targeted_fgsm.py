@@ -17,7 +17,7 @@ import numpy as np
 
 from tf_inc.attacks.targeted import changed_pixels, random_targets, target_success, targeted_ifgsm
 from tf_inc.experiments import zoo
-from tf_inc.experiments.notes_common import correct_test_images, require_mnist
+from tf_inc.experiments.notes_common import check_source_target, correct_test_images, require_mnist
 from tf_inc.experiments.results import Timer, write_results
 
 NAME = "notes_targeted_fgsm"
@@ -39,6 +39,9 @@ class TargetedFgsmConfig:
     nb_iter: int = field(default=200, metadata={"help": "steps (notes: 200)"})
     batch: int = field(default=100, metadata={"help": "images per attack call", "min": 1})
     figure_images: int = field(default=8, metadata={"help": "columns of the figure"})
+
+    def __post_init__(self):
+        check_source_target(self)
 
 
 def _stats(prefix, model, x, x_adv, target, steps=None):
@@ -69,8 +72,6 @@ def _attack(model, x, t, cfg, early_stop):
 
 def run(cfg: TargetedFgsmConfig):
     require_mnist(cfg.dataset, NAME)
-    if cfg.source_class == cfg.target_class:
-        raise SystemExit("source_class and target_class must differ")
     timer = Timer()
     model = zoo.mnist_classifier()
     x, y = correct_test_images(model, cfg.n, digit=cfg.source_class)
