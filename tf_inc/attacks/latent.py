@@ -335,7 +335,7 @@ def latent_attack(generator, classifier, x, y, budgets, config: LatentAttackConf
     searched = np.ones(rows, bool)
     if cfg.reach > 0:                                  # skip rows whose range point is out of reach
         g0 = np.concatenate([call_model(generator, tf.constant(z0[i:i + 256])).numpy()
-                             for i in range(0, n, 256)]) if n else xs[:0]
+                             for i in range(0, n, 256)])      # n >= 1: empty batches were refused
         g_rows = np.concatenate([g0] * nb)
         d0 = np.concatenate([perturbation_size(g0, xs, norm) for norm, _ in budgets])
         searched = d0 <= cfg.reach * eps_rows

@@ -344,9 +344,7 @@ class DIPFitter:
     def _fit_resumable(self, x, seed, max_iterations, mse_threshold, snaps_sorted, progress, run_dir, chunk):
         from tf_inc.experiments.resumable import RowStore
 
-        chunk = self.config.batch_size if chunk is None else chunk
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-            raise InputError(f"chunk: expected an integer >= 1, got {chunk!r}")
+        chunk = check_count(self.config.batch_size if chunk is None else chunk, "chunk")
         key = ("dip", self.config, self.net_config, self.image_shape, self.bounds, int(seed), max_iterations,
                mse_threshold, snaps_sorted, x)
 
@@ -354,7 +352,7 @@ class DIPFitter:
             return self._fit_batches(x[start:stop], start, seed, max_iterations, mse_threshold, snaps_sorted,
                                      False)
 
-        store = RowStore(run_dir, "dip", key, len(x), int(chunk))
+        store = RowStore(run_dir, "dip", key, len(x), chunk)
         return store.run(rows, progress=progress, describe={
             "config": self.config, "net": self.net_config, "seed": int(seed), "max_iterations": max_iterations,
             "mse_threshold": mse_threshold, "snapshots": snaps_sorted, "n": len(x)})

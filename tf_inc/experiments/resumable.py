@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from tf_inc.errors import InputError
+from tf_inc.bounds import check_count
 
 #: the chunk files' reserved keys: where each chunk starts and stops (checked on load)
 _META_KEYS = ("_start", "_stop")
@@ -141,10 +141,7 @@ class RowStore:
     """
 
     def __init__(self, run_dir, name: str, key: Any, n: int, chunk: int):
-        for what, v, lo in (("n", n, 1), ("chunk", chunk, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise InputError(f"{what}: expected an integer >= {lo}, got {v!r}")
-        self.name, self.n, self.chunk = str(name), int(n), int(chunk)
+        self.name, self.n, self.chunk = str(name), check_count(n, "n"), check_count(chunk, "chunk")
         self.fingerprint = fingerprint(key, self.n, self.chunk)
         self.dir = Path(run_dir) / f"{self.name}-{self.fingerprint}"
         self.computed: List[int] = []        # chunks computed by this process (the rest were loaded)
@@ -186,10 +183,6 @@ class RowStore:
                 raise ValueError(f"row {k!r} of chunk {i}: expected {stop - start} rows, got shape {v.shape}")
             arrays[k] = v
         save_npz(self.path(i), _start=np.int64(start), _stop=np.int64(stop), **arrays)
-
-    def done(self) -> List[int]:
-        """Indices of the finished chunks."""
-        return [i for i in range(self.n_chunks) if self.load(i) is not None]
 
     def _write_meta(self, describe: Any) -> None:
         from tf_inc.io import atomic_write_json

@@ -25,8 +25,9 @@ the ensemble up to that attack (cumulative); ``<defence>/worst/<budget>`` is the
 per-image worst case over every attack, the headline number. PGD's restarts are
 budgeted the same way (restart r runs on what restarts < r left), and the
 defence-independent candidates (transfer; latent and min-max per classifier) are
-computed once per image and shared by the defences (``CandidateCache``). ``noise`` (uniform noise at the same budget)
-is a control, not part of the worst case. Every candidate is judged by the
+computed once per image and shared by the defences (``CandidateCache``).
+``noise`` (uniform noise at the same budget) is a control, not part of the worst
+case. Every candidate is judged by the
 defence as deployed (full INC, its own seed), never by the attacker's copies.
 
 Each (defence, attack, budget) cell is checkpointed under ``run_dir``; a killed
@@ -44,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_inc.errors import InputError
+from tf_inc.experiments.resumable import load_npz, save_npz
 from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "robustness_table"
@@ -128,7 +130,7 @@ def build_defences(cfg: RobustnessTableConfig, models) -> Dict[str, DefenceUnder
     from tf_inc.experiments.evaluation import predict_labels
     from tf_inc.manifold.inversion import InversionConfig
 
-    classifier, generator, encoder = models["classifier"], models["generator"], models["encoder"]
+    generator, encoder = models["generator"], models["encoder"]
     out = {}
     for name in cfg.defences:
         if name in ("none", "adv_training"):
@@ -174,9 +176,9 @@ class CandidateCache:
         self.store, self.x, self.y = store, x, y
 
     def get(self, key, idx, compute: Callable, row_shape=None):
-        """Rows ``idx`` of the cached array ``key`` (``compute(x, y)`` fills the missing ones);
-        rows are images by default, or arrays of ``row_shape`` (e.g. latents). ``compute`` gets the
-        missing images, their labels and their indices into the subset."""
+        """Rows ``idx`` of the cached array ``key``; ``compute(x, y, idx)`` fills the missing ones from
+        their images, labels and indices into the subset. Rows are images by default, or arrays of
+        ``row_shape`` (e.g. latents)."""
         cell = self.store.get("candidates", *key)
         n = len(self.x)
         empty = np.zeros_like(self.x) if row_shape is None else np.zeros((n,) + tuple(row_shape), np.float32)
@@ -192,39 +194,41 @@ class CandidateCache:
 
 def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models, cache: CandidateCache = None,
                idx=None):
-    """Candidate adversarial examples for images ``x`` at ``budget`` (None: not applicable).
+    """``(candidates, verdicts)`` for images ``x`` at ``budget`` (an attack that does not apply to
+    the defence, see :func:`applicable`, raises).
 
+    ``verdicts`` is the deployed defence's correct/incorrect per candidate when the attack
+    already judged them (PGD's survivor-budgeted restarts), else ``None`` (the caller judges).
     With a ``cache`` and the images' indices ``idx`` into the table's subset, the
     defence-independent attacks (transfer, latent, min-max) reuse candidates other cells made.
     """
     from tf_inc.attacks import cw_l2, cw_linf, fgsm, pgd
 
     norm, eps = parse_budget(budget)
-    is_inc = d.inc is not None
+    if not applicable(attack, d):
+        raise InputError(f"attack {attack!r} does not apply to defence {d.name!r} (see applicable())")
 
     def cached(key, compute):
         if cache is None or idx is None:
-            return compute(x, y, None)
-        return cache.get(key, np.asarray(idx), compute)
+            return compute(x, y, None), None
+        return cache.get(key, np.asarray(idx), compute), None
 
     if attack == "transfer":
         return cached(("transfer", budget), lambda xs, ys, _: pgd(
             models["classifier"], xs, ys, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
             seed=cfg.seed).numpy())
     if attack == "fgsm":
-        return fgsm(d.whitebox, x, y, eps, norm=norm).numpy()
+        return fgsm(d.whitebox, x, y, eps, norm=norm).numpy(), None
     if attack == "pgd":
         return pgd_survivor_restarts(d, x, y, norm, eps, cfg)
     if attack == "cw":
-        if is_inc:
-            return None            # CW through BPDA duplicates `pgd` at many times its cost
         if norm == "2":
             xa = cw_l2(d.classifier, x, y, binary_search_steps=4, max_iterations=cfg.cw_iterations,
                        learning_rate=5e-2).numpy()
         else:
             xa = cw_linf(d.classifier, x, y, max_iterations=cfg.cw_iterations, outer_steps=8,
                          learning_rate=5e-2).numpy()
-        return project_to_budget(xa, x, norm, eps)
+        return project_to_budget(xa, x, norm, eps), None
     if attack in ("latent", "minmax_eot"):
         from tf_inc.attacks.latent import LatentAttackConfig, latent_attack, latent_start
 
@@ -246,13 +250,11 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
             return np.asarray(res["x_adv"][budget])
         return cached((attack, d.classifier_key, budget), search)
     if attack == "unrolled":
-        if not is_inc:
-            return None
         from tf_inc.attacks.unrolled import UnrolledInversion
 
         model = UnrolledInversion(models["generator"], d.classifier, steps=cfg.unrolled_steps, seed=cfg.seed)
         return pgd(model, x, y, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
-                   seed=cfg.seed).numpy()
+                   seed=cfg.seed).numpy(), None
     raise InputError(f"unknown attack {attack!r}")
 
 
@@ -260,7 +262,8 @@ def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg)
     """White-box PGD (BPDA+EOT for INC) with ``cfg.pgd_restarts`` random restarts, AutoAttack-style:
     restart r runs only on the images the deployed defence still classifies correctly after
     restarts 0..r-1. The per-image worst case equals that of running every restart on every
-    image and keeping any that fools the deployed defence; the cost falls with the accuracy."""
+    image and keeping any that fools the deployed defence; the cost falls with the accuracy.
+    Returns the candidates and the deployed defence's verdicts on them (True: still correct)."""
     from tf_inc.attacks import pgd
 
     def one(r, xs, ys):
@@ -276,7 +279,7 @@ def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg)
         xa = one(r, x[j], y[j])
         best[j] = xa
         alive[j] = d.predict(xa) == y[j]
-    return best
+    return best, alive
 
 
 def project_to_budget(xa, x, norm: str, eps: float, bounds=(0.0, 1.0)):
@@ -305,7 +308,8 @@ def noise_control(x, norm: str, eps: float, seed: int):
 
 # --------------------------------------------------------------------------- the table
 class CellStore:
-    """One ``.npz`` per finished (defence, attack, budget) cell: resumable, written atomically."""
+    """One ``.npz`` per finished (defence, attack, budget) cell: resumable, written atomically
+    (:func:`~tf_inc.experiments.resumable.save_npz`); an unreadable cell file counts as not done."""
 
     def __init__(self, root: Path, fingerprint: str):
         self.root = Path(root) / fingerprint
@@ -315,20 +319,10 @@ class CellStore:
         return self.root / ("__".join(key) + ".npz")
 
     def get(self, *key):
-        p = self.path(*key)
-        if not p.exists():
-            return None
-        with np.load(p) as f:
-            return {k: f[k] for k in f.files}
+        return load_npz(self.path(*key))
 
     def put(self, *key, **arrays):
-        import io
-
-        from tf_inc.io import atomic_write_bytes
-
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write_bytes(self.path(*key), buf.getvalue())
+        save_npz(self.path(*key), **arrays)
 
 
 def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
@@ -389,10 +383,9 @@ def run(cfg: RobustnessTableConfig):
     store = CellStore(Path(cfg.run_dir), config_fingerprint(cfg, models))
     cache = CandidateCache(store, x, y)
     metrics: Dict = {"n": len(x)}
-    for dname, d in defences.items():
-        metrics[f"order/{dname}"] = d.order(cfg.attacks)
-    cells = [(d, a, b) for d in defences for b in cfg.budgets for a in ["clean"] + defences[d].order(cfg.attacks)
-             + ["noise"]]
+    orders = {dname: d.order(cfg.attacks) for dname, d in defences.items()}
+    metrics.update({f"order/{dname}": order for dname, order in orders.items()})
+    cells = [(d, a, b) for d in defences for b in cfg.budgets for a in ["clean"] + orders[d] + ["noise"]]
     bar = tqdm(cells, desc="defence × attack × budget", unit="cell")
     robust: Dict = {}
     for dname, attack, budget in bar:
@@ -411,10 +404,7 @@ def run(cfg: RobustnessTableConfig):
                 else:
                     ok = cached["ok"]
                 cell = {"ok": ok, "ran": np.ones(len(x), bool), "seconds": np.float64(time.time() - t0)}
-            elif not applicable(attack, d):
-                cell = {"ok": np.zeros(len(x), bool), "ran": np.zeros(len(x), bool), "applicable": np.bool_(False),
-                        "seconds": np.float64(0.0)}
-            else:
+            else:                          # the defence's order lists only the attacks applicable to it
                 standalone = attack == "noise"
                 alive = np.ones(len(x), bool) if standalone else robust[(dname, budget)].copy()
                 idx = np.where(alive)[0]
@@ -422,14 +412,13 @@ def run(cfg: RobustnessTableConfig):
                 ran = np.zeros(len(x), bool)
                 if len(idx):
                     if attack == "noise":
-                        xa = noise_control(x[idx], norm, eps, cfg.seed)
+                        xa, judged = noise_control(x[idx], norm, eps, cfg.seed), None
                     else:
-                        xa = run_attack(attack, d, x[idx], y[idx], budget, cfg, models, cache, idx)
-                    if xa is not None:
-                        if not within_budget(xa, x[idx], norm, eps).all():
-                            raise RuntimeError(f"{attack} produced out-of-budget examples at {budget}")
-                        ok[idx] = d.predict(xa) == y[idx]
-                        ran[idx] = True
+                        xa, judged = run_attack(attack, d, x[idx], y[idx], budget, cfg, models, cache, idx)
+                    if not within_budget(xa, x[idx], norm, eps).all():
+                        raise RuntimeError(f"{attack} produced out-of-budget examples at {budget}")
+                    ok[idx] = d.predict(xa) == y[idx] if judged is None else judged
+                    ran[idx] = True
                 cell = {"ok": ok, "ran": ran, "seconds": np.float64(time.time() - t0)}
             store.put(*key, **cell)
         if attack == "clean":
@@ -437,7 +426,7 @@ def run(cfg: RobustnessTableConfig):
             metrics.setdefault(f"{dname}/clean", float(cell["ok"].mean()))
         elif attack == "noise":
             metrics[f"{dname}/noise/{budget}"] = float(cell["ok"].mean())
-        elif bool(cell.get("applicable", True)):
+        else:
             # cumulative: accuracy after the ensemble up to this attack (it ran on the survivors)
             robust[(dname, budget)] = cell["ok"].astype(bool)
             metrics[f"{dname}/{attack}/{budget}"] = float(cell["ok"].mean())
@@ -487,8 +476,8 @@ def standalone_accuracies(cfg, d: DefenceUnderTest, models, x, y, store) -> Dict
         xs, ys = x[: cfg.check_n], y[: cfg.check_n]
         cell = {}
         for attack in ("fgsm", "pgd", "transfer"):
-            xa = run_attack(attack, d, xs, ys, b, cfg, models)
-            cell[attack] = np.float64((d.predict(xa) == ys).mean())
+            xa, judged = run_attack(attack, d, xs, ys, b, cfg, models)
+            cell[attack] = np.float64((d.predict(xa) == ys if judged is None else judged).mean())
         store.put(d.name, "standalone", b, **cell)
     return {k: float(v) for k, v in cell.items()}
 

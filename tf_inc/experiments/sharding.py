@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import numpy as np
 import tensorflow as tf
 
+from tf_inc.bounds import check_count
 from tf_inc.errors import InputError
 
 
@@ -33,8 +34,7 @@ def shard_indices(n: int, worker_index: int, num_workers: int) -> np.ndarray:
     one more); over all workers they partition ``range(n)`` in order.
     """
     for name, v, lo in (("n", n, 0), ("num_workers", num_workers, 1), ("worker_index", worker_index, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise InputError(f"{name}: expected an integer >= {lo}, got {v!r}")
+        check_count(v, name, lo)
     if worker_index >= num_workers:
         raise InputError(f"worker_index {worker_index} is not below num_workers {num_workers}")
     base, extra = divmod(int(n), int(num_workers))

@@ -37,7 +37,7 @@ from typing import Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from tf_inc.bounds import bounds_of, check_images
+from tf_inc.bounds import bounds_of, check_count, check_images
 from tf_inc.errors import InputError
 from tf_inc.optim import (
     adam_update,
@@ -368,9 +368,7 @@ class Projector:
         from tf_inc.experiments.resumable import RowStore
 
         cfg = self.config
-        chunk = cfg.batch_size if chunk is None else chunk
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-            raise InputError(f"chunk: expected an integer >= 1, got {chunk!r}")
+        chunk = check_count(cfg.batch_size if chunk is None else chunk, "chunk")
         if cfg.seeding == "position" and (strategy is not None or chunk % cfg.batch_size):
             raise InputError(f"chunk: with seeding='position' a resumable projection needs chunk a multiple of "
                              f"batch_size ({cfg.batch_size}) and no strategy, got chunk={chunk}")
@@ -383,7 +381,7 @@ class Projector:
             return {"z": r.z, "x_hat": r.x_hat, "l2": r.l2, "choice": r.restart, "rl2": r.restart_l2,
                     "used": r.restart_steps}
 
-        store = RowStore(run_dir, "invert", key, len(x), int(chunk))
+        store = RowStore(run_dir, "invert", key, len(x), chunk)
         p = store.run(rows, progress=progress, describe={"config": cfg, "seed": int(seed), "steps": steps,
                                                          "learning_rate": learning_rate, "n": len(x)})
         return _result(p["z"], p["x_hat"], p["l2"], p["choice"], p["rl2"], p["used"], x)
