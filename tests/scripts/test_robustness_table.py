@@ -43,6 +43,9 @@ def test_robustness_table_end_to_end_and_resume(models, tmp_path):
     # INC runs BPDA+EOT PGD (its most expensive attack) last; the bare classifier in the listed order
     assert m["order/inc"] == ["transfer", "fgsm", "latent", "unrolled", "pgd"]
     assert m["order/none"] == ["transfer", "fgsm", "pgd", "latent"]
+    # the table says which INC it attacked: the deployed, deterministic (content-keyed) one
+    assert m["mode/inc"].startswith("deterministic: restarts keyed by (content")
+    assert m["mode/none"].startswith("deterministic")
     # the latent candidates are made once per (classifier, budget) and judged by both defences
     cells = list((tmp_path / "cells").glob("*/candidates__latent__classifier__*.npz"))
     assert len(cells) == 3

@@ -138,3 +138,43 @@ def test_saved_model_cli_show_and_run(exported, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "classes" in run.stdout and "probabilities" in run.stdout
+
+
+def test_served_inc_answers_an_image_the_same_in_any_batch(exported, mnist_test):
+    """Issue 18 for the SavedModel: through its serving signatures, an image's class, rejection
+    flag and reconstruction do not depend on the batch order, the batch size (one image alone
+    included) or on a copy of it in the same batch."""
+    import tensorflow as tf
+
+    base, paths, _ = exported
+    served = tf.saved_model.load(str(paths["inc"]))
+    serve, with_options = served.signatures["serving_default"], served.signatures["inc_with_options"]
+    x, y = mnist_test[0][:40], mnist_test[1][:40]
+    # hard images: digits blended 50/50 with a digit of another class
+    x = np.stack([0.5 * x[i] + 0.5 * x[next(k for k in range(i + 1, 40) if y[k] != y[i])] for i in range(10)])
+    x = x.astype(np.float32)
+    first = serve(images=tf.constant(x))
+    eta = float(np.median(first["reconstruction_error"].numpy()))
+
+    def call(batch, fn=with_options):
+        r = fn(images=tf.constant(batch), steps=tf.constant(STEPS), eta=tf.constant(eta), seed=tf.constant(0))
+        return {k: r[k].numpy() for k in ("classes", "rejected", "reconstruction", "probabilities")}
+
+    def same(a, b, what):
+        np.testing.assert_array_equal(a["classes"], b["classes"], err_msg=what)
+        np.testing.assert_array_equal(a["rejected"], b["rejected"], err_msg=what)
+        np.testing.assert_allclose(a["reconstruction"], b["reconstruction"], atol=1e-4, err_msg=what)
+        np.testing.assert_allclose(a["probabilities"], b["probabilities"], atol=1e-4, err_msg=what)
+
+    ref = call(x)
+    assert 0 < ref["rejected"].sum() < len(x)
+    np.testing.assert_array_equal(ref["classes"], first["classes"].numpy())   # both signatures agree
+    rng = np.random.default_rng(1)
+    for k in range(3):
+        perm = rng.permutation(len(x))
+        out = call(x[perm])
+        same({key: v[np.argsort(perm)] for key, v in out.items()}, ref, f"shuffled order {k}")
+    singles = [call(x[i:i + 1]) for i in range(len(x))]
+    same({key: np.concatenate([s[key] for s in singles]) for key in ref}, ref, "batch of one")
+    dup = call(np.concatenate([x[:4], x[:4]]))
+    same({key: v[:4] for key, v in dup.items()}, {key: v[4:] for key, v in dup.items()}, "two copies in one batch")

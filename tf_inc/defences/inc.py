@@ -7,6 +7,19 @@ classifier: probabilities of ``C(G(z*))`` with a reject flag for
 identity backward pass through it (BPDA, Athalye et al. 2018). Its input bounds
 and image shape come from the generator, and every entry point checks its input
 against them (:mod:`tf_inc.bounds`).
+
+Determinism. By default (``randomness="deterministic"``) INC is a *function* of
+its input: the restart codes of an image are stateless draws keyed by
+``(seed, fingerprint of the image's bytes, restart index)``
+(``InversionConfig.seeding="content"``), so an image gets the same z*, the same
+reconstruction, the same rejection flag and the same label in any batch, at any
+position, in a batch of any size, twice in one batch, and in the exported
+SavedModel. ``randomness="per_call"`` is the explicit opt-in to a randomised
+defence: every call (``predict``, ``invert``, and each execution of the BPDA /
+logits graphs) advances a call counter that is mixed into the seed, so
+re-querying an image draws fresh restarts. Within one call the draws are still
+content-keyed. Evaluate a ``per_call`` INC with EOT and say so; the robustness
+table records the mode it attacked (``mode/<defence>``).
 """
 from __future__ import annotations
 
@@ -19,6 +32,9 @@ import tensorflow as tf
 from tf_inc.errors import InputError
 from tf_inc.manifold.inversion import InversionConfig, InversionResult, Projector
 
+#: the two modes of :class:`InvertAndClassify`; ``deterministic`` is the default and the deployed one
+RANDOMNESS_MODES = ("deterministic", "per_call")
+
 
 class InvertAndClassify:
     """The INC defence: ``C(G(z*(x)))``, rejecting x when ``||G(z*) − x|| ≥ η``.
@@ -28,19 +44,30 @@ class InvertAndClassify:
       classifier: Keras model image -> logits.
       config: projection hyper-parameters.
       eta: rejection threshold on the ℓ2 reconstruction error (``inf``: never reject).
-      seed: seed of the random restarts (fixed seed ⇒ deterministic output).
+      seed: seed of the random restarts. With ``randomness="deterministic"`` (default) and
+        content seeding (``InversionConfig.seeding``, default) the output for an image depends
+        only on the image, the seed, the models and the config: not on its batch, its position
+        or the batch size.
       bounds: input pixel range; default: the generator's (``generator.bounds``).
+      randomness: ``"deterministic"`` (default) or ``"per_call"`` — fresh restarts on every call
+        (a randomised defence; attack it with EOT). See the module docstring.
 
     ``inc(x)`` returns class probabilities (numpy); :meth:`predict` returns
     probabilities, labels, the reject flag and the :class:`InversionResult`.
     """
 
     def __init__(self, generator, classifier, config: InversionConfig = InversionConfig(),
-                 eta: float = math.inf, seed: int = 0, encoder=None, bounds=None):
+                 eta: float = math.inf, seed: int = 0, encoder=None, bounds=None,
+                 randomness: str = "deterministic"):
         self.generator, self.classifier = generator, classifier
         self.config, self.eta, self.seed = config, float(eta), seed
         if math.isnan(self.eta) or self.eta <= 0:
             raise InputError(f"eta must be > 0 (inf: never reject), got {eta}")
+        if randomness not in RANDOMNESS_MODES:
+            raise InputError(f"randomness must be one of {', '.join(RANDOMNESS_MODES)}, got {randomness!r}")
+        self.randomness = randomness
+        # per_call: a counter mixed into the seed; a variable, so compiled BPDA graphs advance it too
+        self._calls = tf.Variable(0, dtype=tf.int64, trainable=False) if randomness == "per_call" else None
         self.projector = Projector(generator, config, encoder=encoder, bounds=bounds)
         self.bounds = self.projector.bounds
         self.image_shape = self.projector.image_shape
@@ -51,13 +78,32 @@ class InvertAndClassify:
         """A copy with another restart seed (and optionally a cheaper projection) for an
         adaptive attacker: EOT averages several such draws, each with its BPDA gradient."""
         return InvertAndClassify(self.generator, self.classifier, config or self.config, eta=self.eta,
-                                 seed=seed, encoder=self.projector.encoder, bounds=self.bounds)
+                                 seed=seed, encoder=self.projector.encoder, bounds=self.bounds,
+                                 randomness=self.randomness)
+
+    @property
+    def mode(self) -> str:
+        """What an evaluation attacked, in words (recorded in the robustness table)."""
+        if self.randomness == "per_call":
+            return "per_call: fresh content-keyed restarts on every call (randomised defence)"
+        return f"deterministic: restarts keyed by ({self.config.seeding} of the image, seed {self.seed})"
+
+    def _call_seed(self):
+        """The seed of this call: ``self.seed``, or (``per_call``) the seed mixed with a fresh count."""
+        if self._calls is None:
+            return self.seed
+        return tf.cast(self.seed, tf.int64) * 1_000_033 + self._calls.assign_add(1)
 
     def invert(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> InversionResult:
         """The projections of ``x``. ``run_dir``: resumable in chunks of ``chunk`` images — each
         finished chunk is saved atomically and a rerun after a kill projects only the unfinished
         ones (:meth:`tf_inc.manifold.inversion.Projector.__call__`); same result as without."""
-        return self.projector(x, seed=self.seed, progress=progress, run_dir=run_dir, chunk=chunk)
+        if self._calls is not None and run_dir is not None:
+            raise InputError("run_dir: a randomness='per_call' INC draws new restarts on every call, so a "
+                             "resumed projection would mix two draws; resume a deterministic INC instead")
+        seed = self._call_seed()
+        return self.projector(x, seed=seed if isinstance(seed, int) else int(seed), progress=progress,
+                              run_dir=run_dir, chunk=chunk)
 
     def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> Dict[str, np.ndarray]:
         """Probabilities, labels, reject flags and the :class:`InversionResult` of ``x``
@@ -80,7 +126,7 @@ class InvertAndClassify:
 
         @tf.custom_gradient
         def _proj(xx):
-            out = self.projector.project_tensors(xx, seed=self.seed)[1]
+            out = self.projector.project_tensors(xx, seed=self._call_seed())[1]
 
             def grad(dy, variables=None):
                 # identity w.r.t. the input; the generator's weights get no gradient
@@ -102,7 +148,7 @@ class InvertAndClassify:
 
     def logits(self, x: tf.Tensor) -> tf.Tensor:
         """Classifier logits on the (non-differentiable) projection G(z*(x))."""
-        x_hat = tf.stop_gradient(self.projector.project_tensors(tf.convert_to_tensor(x), seed=self.seed)[1])
+        x_hat = tf.stop_gradient(self.projector.project_tensors(tf.convert_to_tensor(x), seed=self._call_seed())[1])
         return self.classifier(x_hat, training=False)
 
     def naive_probabilities(self, x: tf.Tensor) -> tf.Tensor:

@@ -49,6 +49,9 @@ class Figure3Config:
         "help": "inversion preset: paper (Alg. 1: 1000 constant-lr steps, early stopping) or fast "
                 "(250 cosine-decayed steps; overrides --steps and --early-stop)", "choices": ["paper", "fast"]})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold on ||G(z*)-x|| (inf = none)"})
+    seeding: str = field(default=InversionConfig.seeding, metadata={
+        "help": "restart seeding: content (an image's answer does not depend on its batch) or position "
+                "(legacy: keyed by batch row, for before/after comparisons)", "choices": ["content", "position"]})
     recon_eps: float = field(default=0.2, metadata={"help": "ε of the reconstruction grid"})
     recon_images: int = field(default=8, metadata={"help": "columns of the reconstruction grid"})
     run_dir: str = field(default="", metadata={
@@ -76,7 +79,7 @@ def run(cfg: Figure3Config):
     # --- Invert-and-Classify on every (ε, image) in one batched projection
     inv_cfg = InversionConfig.preset(cfg.preset, steps=cfg.steps, restarts=cfg.restarts,
                                      learning_rate=cfg.learning_rate, prior_weight=cfg.prior_weight,
-                                     early_stop=cfg.early_stop, patience=cfg.patience)
+                                     early_stop=cfg.early_stop, patience=cfg.patience, seeding=cfg.seeding)
     inc = InvertAndClassify(generator, classifier, inv_cfg, eta=cfg.eta, seed=cfg.seed)
     print(f"[{NAME}] inverting {len(eps)} x {len(x)} images ({inv_cfg.restarts} restarts, "
           f"<= {inv_cfg.steps} steps, {cfg.preset} preset) ...", flush=True)

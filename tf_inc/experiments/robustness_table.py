@@ -18,7 +18,9 @@ projection), ``cw`` (CW-ℓ2 / CW-ℓ∞ on the bare classifiers), ``latent``
 INC authors' Lagrangian latent attack with EOT over noise on G(z)), ``unrolled``
 (PGD through K unrolled inversion steps). Bare classifiers run them in that order;
 INC defences run BPDA+EOT PGD last (``INC_ATTACK_ORDER``), after the cheaper
-latent and unrolled attacks; ``order/<defence>`` in the result records the order.
+latent and unrolled attacks; ``order/<defence>`` in the result records the order, and
+``mode/<defence>`` which defence was attacked (INC deterministic — restarts keyed by the
+image — or a per-call randomised INC; see :mod:`tf_inc.defences.inc`).
 Each later attack runs only on the images that survived the earlier ones at that
 budget, so a defence's ``<defence>/<attack>/<budget>`` is its accuracy **after**
 the ensemble up to that attack (cumulative); ``<defence>/worst/<budget>`` is the
@@ -117,6 +119,12 @@ class DefenceUnderTest:
     whitebox: Callable           # model_fn the gradient attacks use (BPDA+EOT for INC)
     inc: object = None           # the InvertAndClassify, for INC defences
     classifier_key: str = "classifier"   # which model of ``models`` ``classifier`` is (shared caches)
+
+    @property
+    def mode(self) -> str:
+        """Which defence was attacked: INC's randomness mode (deterministic, content-keyed restarts,
+        or per-call fresh restarts), or a plain deterministic classifier."""
+        return "deterministic: a plain classifier" if self.inc is None else self.inc.mode
 
     def order(self, attacks) -> List[str]:
         """The applicable attacks this defence runs, cheapest-first for its kind (``INC_ATTACK_ORDER``)."""
@@ -385,6 +393,7 @@ def run(cfg: RobustnessTableConfig):
     metrics: Dict = {"n": len(x)}
     orders = {dname: d.order(cfg.attacks) for dname, d in defences.items()}
     metrics.update({f"order/{dname}": order for dname, order in orders.items()})
+    metrics.update({f"mode/{dname}": d.mode for dname, d in defences.items()})
     cells = [(d, a, b) for d in defences for b in cfg.budgets for a in ["clean"] + orders[d] + ["noise"]]
     bar = tqdm(cells, desc="defence × attack × budget", unit="cell")
     robust: Dict = {}
