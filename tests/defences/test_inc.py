@@ -85,3 +85,34 @@ def test_inc_settings_are_checked(trained_vae, trained_classifier):
         InvertAndClassify(trained_vae.decoder, trained_classifier, eta=float("nan"))
     with pytest.raises(InputError, match="invalid inversion config"):
         InvertAndClassify(trained_vae.decoder, trained_classifier, InversionConfig(restarts=0))
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_batched_eot_bpda_equals_averaging_the_attack_views(trained_vae, trained_classifier, correct_digits, warm):
+    """INC's batched BPDA+EOT (all draws in one projection, a shared encoder restart) is the same
+    model function as the EOT of its attack views: values and input gradients."""
+    from tf_inc.attacks import EOT, eot_bpda_model
+    from tf_inc.attacks.bpda import BatchedEOT
+
+    x, y = correct_digits
+    x = tf.constant(x[:12])
+    inc = InvertAndClassify(trained_vae.decoder, trained_classifier, InversionConfig(steps=50, restarts=2),
+                            encoder=trained_vae.encoder)
+    acfg = InversionConfig(steps=12, restarts=3, warm_start=warm, lr_schedule="cosine", early_stop=False)
+    views = EOT([inc.attack_view(40 + k, acfg).bpda_logits for k in range(4)], bounds=inc.bounds)
+    batched = eot_bpda_model(inc, 4, 40, acfg)
+    assert isinstance(batched, BatchedEOT) and batched.bounds == inc.bounds and batched.num_classes == 10
+
+    def value_and_grad(f):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            lp = f(x)
+            loss = tf.reduce_sum(tf.gather(lp, (y[:12] + 1) % 10, batch_dims=1))   # a wrong class
+        return lp.numpy(), tape.gradient(loss, x).numpy()
+
+    (a, ga), (b, gb) = value_and_grad(views), value_and_grad(batched)
+    np.testing.assert_allclose(b, a, atol=1e-4)
+    np.testing.assert_allclose(gb, ga, atol=1e-5)
+    assert np.abs(ga).max() > 1e-3                      # a real gradient, not zeros on both sides
+    if not warm:     # random starts only: the draws differ (else EOT would average one draw K times)
+        assert not np.allclose(eot_bpda_model(inc, 1, 40, acfg)(x).numpy(), b, atol=1e-4)

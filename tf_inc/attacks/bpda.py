@@ -15,14 +15,34 @@ from typing import Sequence
 
 from tf_inc.attacks.eot import EOT
 from tf_inc.attacks.pgd import pgd
-from tf_inc.bounds import check_attack_inputs, check_count
+from tf_inc.bounds import check_attack_inputs, check_count, num_classes_of
 
 
-def eot_bpda_model(defence, eot_samples: int = 8, seed: int = 1000, config=None) -> EOT:
-    """EOT over ``eot_samples`` seeds of the defence's BPDA logits (seeds ``seed``, ``seed+1``, …)."""
+class BatchedEOT:
+    """EOT over seeds of a defence that averages its draws itself, in one batched projection
+    (``defence.eot_bpda_log_probs``, e.g. :class:`~tf_inc.defences.inc.InvertAndClassify`): the
+    same model function as ``EOT([defence.attack_view(s, config).bpda_logits for s in seeds])``
+    (mean log-probabilities), at a fraction of the cost."""
+
+    def __init__(self, defence, seeds: Sequence[int], config=None):
+        self.defence, self.seeds, self.config = defence, [int(s) for s in seeds], config
+        self.bounds = defence.bounds
+        self.image_shape = defence.image_shape
+        self.num_classes = num_classes_of(defence)      # label range checked by every attack
+
+    def __call__(self, x):
+        return self.defence.eot_bpda_log_probs(x, self.seeds, self.config)
+
+
+def eot_bpda_model(defence, eot_samples: int = 8, seed: int = 1000, config=None):
+    """EOT over ``eot_samples`` seeds of the defence's BPDA logits (seeds ``seed``, ``seed+1``, …):
+    mean log-probabilities. A defence with a batched ``eot_bpda_log_probs`` (INC) projects all the
+    draws in one loop (:class:`BatchedEOT`); any other is averaged view by view (:class:`EOT`)."""
     check_count(eot_samples, "eot_samples", 1)
-    return EOT([defence.attack_view(seed + k, config).bpda_logits for k in range(eot_samples)],
-               bounds=defence.bounds)
+    seeds = [seed + k for k in range(eot_samples)]
+    if hasattr(defence, "eot_bpda_log_probs"):
+        return BatchedEOT(defence, seeds, config)
+    return EOT([defence.attack_view(s, config).bpda_logits for s in seeds], bounds=defence.bounds)
 
 
 def bpda_eot_pgd(defence, x, y, eps, norm: str = "inf", nb_iter: int = 100, restarts: int = 5,

@@ -151,6 +151,57 @@ class InvertAndClassify:
         x_hat = tf.stop_gradient(self.projector.project_tensors(tf.convert_to_tensor(x), seed=self._call_seed())[1])
         return self.classifier(x_hat, training=False)
 
+    def eot_projector(self, config: InversionConfig = None) -> Projector:
+        """The attacker's projector (``config``, default the defence's own), built once per config."""
+        config = config or self.config
+        cache = self.__dict__.setdefault("_eot_projectors", {})
+        key = repr(config)                       # the config dataclass is mutable, hence unhashable
+        if key not in cache:
+            cache[key] = Projector(self.generator, config, encoder=self.projector.encoder, bounds=self.bounds)
+        return cache[key]
+
+    def eot_bpda_log_probs(self, x: tf.Tensor, seeds, config: InversionConfig = None) -> tf.Tensor:
+        """``mean_k log softmax C(G(z*_k(x)))`` over the attacker's draws ``k`` (one per seed in
+        ``seeds``), with an identity backward pass through every projection (BPDA + EOT).
+
+        The same numbers as averaging ``attack_view(seed_k, config).bpda_logits`` over k, but all
+        K draws are projected in **one** batched loop (K·R·N rows instead of K loops of R·N), and
+        with an encoder warm start the K draws share their restart 0 (the encoder's code is the same
+        for every seed and the projection from it is deterministic), so it is optimised once.
+        """
+        proj = self.eot_projector(config)
+        cfg = proj.config
+        x = tf.convert_to_tensor(x)
+        xs = tf.stop_gradient(x)       # the projection is off the tape: no loop intermediates kept for a gradient
+        n = tf.shape(x)[0]
+        seeds = [int(s) for s in seeds]
+        K, R = len(seeds), cfg.restarts
+        shared = bool(cfg.warm_start and proj.encoder is not None)
+        starts = [proj.initial_latents(xs, s) for s in seeds]                 # each (R·N, k), restart-major
+        own = [z[n:] if shared else z for z in starts]                         # rows private to draw k
+        z0 = tf.concat(([starts[0][:n]] if shared else []) + own, axis=0)
+        n_rows = tf.shape(z0)[0]
+        x_rows = tf.tile(xs, tf.concat([[n_rows // n], tf.ones([len(x.shape) - 1], tf.int32)], axis=0))
+        steps = tf.constant(cfg.steps, tf.int32)
+        lr = tf.constant(cfg.learning_rate, tf.float32)
+        _, best_obj, _, _, x_best = proj._loop(x_rows, z0, steps, lr)
+        img = tf.shape(x)[1:]
+        own_r = R - 1 if shared else R
+        obj_own = tf.reshape(best_obj[n if shared else 0:], [K, own_r, n])
+        x_own = tf.reshape(x_best[n if shared else 0:], tf.concat([[K, own_r, n], img], axis=0))
+        if shared:
+            obj_own = tf.concat([tf.broadcast_to(best_obj[None, None, :n], [K, 1, n]), obj_own], axis=1)
+            x_sh = tf.broadcast_to(x_best[None, None, :n], tf.concat([[K, 1, n], img], axis=0))
+            x_own = tf.concat([x_sh, x_own], axis=1)
+        choice = tf.argmin(obj_own, axis=1, output_type=tf.int32)             # (K, N) best restart per draw
+        perm = tf.concat([[0, 2, 1], tf.range(3, 3 + tf.size(img))], axis=0)
+        x_hat = tf.gather(tf.transpose(x_own, perm), choice, axis=2, batch_dims=2)   # (K, N, H, W, C)
+        # BPDA: forward G(z*_k(x)), backward identity (the straight-through form of project_bpda)
+        x_hat = x[None] + tf.stop_gradient(x_hat - x[None])
+        logits = self.classifier(tf.reshape(x_hat, tf.concat([[K * n], img], axis=0)), training=False)
+        log_p = tf.nn.log_softmax(tf.reshape(logits, [K, n, -1]))
+        return tf.reduce_mean(log_p, axis=0)
+
     def naive_probabilities(self, x: tf.Tensor) -> tf.Tensor:
         """INC probabilities with the projection treated as what it is: no gradient path to x."""
         return tf.nn.softmax(self.logits(x))
