@@ -113,3 +113,10 @@ def test_dip_rejects_bad_input_with_the_typed_error(trained_classifier, correct_
 def test_bad_settings_raise_input_error(kwargs, match):
     with pytest.raises(InputError, match=match):
         DIPConfig(**kwargs).validate()
+
+
+def test_sharded_fits_need_content_seeding(correct_digits):
+    x, _ = correct_digits
+    fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=5, seeding="position"))
+    with pytest.raises(InputError, match="strategy=: sharded DIP fits need seeding='content'"):
+        fitter(x[:2], strategy=tf.distribute.get_strategy())

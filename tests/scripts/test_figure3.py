@@ -36,3 +36,17 @@ def test_figure3_script_end_to_end(trained_classifier, trained_vae, isolated_mod
     assert m["classifier_acc"][0] > 0.9
     assert m["inc_acc"][2] > m["classifier_acc"][2] + 0.2
     assert (out / "figure3_mnist_fgsm_reconstructions.png").stat().st_size > 1000
+
+    # --strategy mirrored: the same evaluation sharded through tf.distribute (one replica on this
+    # CPU host; the multi-replica equality of the rows is tested in tests/training/test_distribute.py)
+    out2 = tmp_path / "mirrored"
+    proc = subprocess.run(
+        [sys.executable, "scripts/figure3_mnist_fgsm.py", "--n", "60", "--steps", "300", "--restarts", "2",
+         "--eps", "0", "0.1", "0.2", "--out", str(out2), "--strategy", "mirrored"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rec2 = json.loads((out2 / "figure3_mnist_fgsm.json").read_text())
+    assert rec2["config"]["strategy"] == "mirrored" and rec["config"]["strategy"] == "default"
+    m2 = rec2["metrics"]
+    assert m2["inc_acc"] == m["inc_acc"] and m2["classifier_acc"] == m["classifier_acc"]
+    assert m2["inc_recon_l2"] == pytest.approx(m["inc_recon_l2"], rel=1e-4)

@@ -122,6 +122,14 @@ def mirrored(out: Path):
     single, sharded = invert(vae.decoder, x_te, None), invert(vae.decoder, x_te, mirror)
     for k in single:
         res[f"inv_single_{k}"], res[f"inv_sharded_{k}"] = single[k], sharded[k]
+    # DIP fits (per-row early stopping) sharded over the two replicas: 5 images, so one replica's
+    # shard is padded; batch_size 2 networks per replica per call, so there are two calls
+    from tf_inc.defences.dip import DIPConfig, DIPFitter
+
+    fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=30, mse_threshold=0.008, batch_size=2))
+    for name, strategy in (("single", None), ("sharded", mirror)):
+        r = fitter(x_te[:5], snapshots=(10,), strategy=strategy)
+        res[f"dip_{name}_x_hat"], res[f"dip_{name}_it"], res[f"dip_{name}_snap"] = r.x_hat, r.iterations, r.snapshots[10]
     np.savez(out / "mirrored.npz", **{k: np.asarray(v) for k, v in res.items()})
 
 

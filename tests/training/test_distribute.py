@@ -137,6 +137,12 @@ def test_mirrored_strategy_matches_one_device_and_resumes_its_checkpoints(tmp_pa
     np.testing.assert_array_equal(r["inv_sharded_restart"], r["inv_single_restart"])
     np.testing.assert_array_equal(r["inv_sharded_steps"], r["inv_single_steps"])
     assert len(np.unique(r["inv_single_l2"].round(4))) == len(r["inv_single_l2"])   # 12 distinct images
+    # DIP fits sharded over the replicas = one device (rows in input order, padding dropped)
+    assert r["dip_sharded_x_hat"].shape == (5, 28, 28, 1)
+    np.testing.assert_allclose(r["dip_sharded_x_hat"], r["dip_single_x_hat"], atol=1e-5)
+    np.testing.assert_allclose(r["dip_sharded_snap"], r["dip_single_snap"], atol=1e-5)
+    np.testing.assert_array_equal(r["dip_sharded_it"], r["dip_single_it"])
+    assert len(set(r["dip_single_it"].tolist())) > 1                  # rows stopped at different times
 
 
 # ----------------------------------------------------------------------------- 2 worker processes

@@ -155,6 +155,7 @@ class DIPFitter:
         self.net = SkipNet(self.net_config, shape)
         self.image_shape = self.net.image_shape
         self.bounds = bounds_of(None, bounds)
+        self._sharded_rows: Dict[tuple, object] = {}    # per-(seed, budget) row functions for strategy=
         # the compiled loop depends only on the network and the static settings (the budget,
         # threshold and learning rate are graph inputs): fitters that agree share one trace
         c = self.config
@@ -294,8 +295,14 @@ class DIPFitter:
 
     def __call__(self, x, seed: int = 0, max_iterations: Optional[int] = None,
                  mse_threshold: Optional[float] = None, snapshots: Sequence[int] = (),
-                 progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> DIPResult:
+                 progress: bool = False, run_dir=None, chunk: Optional[int] = None,
+                 strategy=None) -> DIPResult:
         """Fit every image of ``x`` (N, H, W, C), ``batch_size`` networks at a time.
+
+        ``strategy``: a ``tf.distribute`` strategy to shard the images over (``batch_size`` networks
+        per replica per graph call, rows merged back in input order by
+        :func:`tf_inc.experiments.sharding.run_sharded`); needs content seeding, under which every
+        image's fit is the one it gets on one device. ``None``: the current device.
 
         ``snapshots``: iteration counts at which to also return the output (for a row that
         stopped earlier, its final output), e.g. the early-stopping curve of one long fit.
@@ -312,20 +319,25 @@ class DIPFitter:
         if max_iterations is not None:
             check_count(max_iterations, "max_iterations", 0)
         snaps_sorted = sorted({check_count(int(s), "snapshots", 0) for s in snapshots})
+        if strategy is not None and self.config.seeding != "content":
+            raise InputError("strategy=: sharded DIP fits need seeding='content' (an image's random network and "
+                             "code must not depend on which replica or batch position it lands on)")
         if run_dir is None:
-            parts = self._fit_batches(x, 0, seed, max_iterations, mse_threshold, snaps_sorted, progress)
+            parts = self._fit_batches(x, 0, seed, max_iterations, mse_threshold, snaps_sorted, progress, strategy)
         else:
             parts = self._fit_resumable(x, seed, max_iterations, mse_threshold, snaps_sorted, progress,
-                                        run_dir, chunk)
+                                        run_dir, chunk, strategy)
         return DIPResult(
             x_hat=parts["x_hat"], mse=parts["mse"], iterations=parts["it"], stopped=parts["st"],
             snapshots={s: np.ascontiguousarray(parts["snaps"][:, i]) for i, s in enumerate(snaps_sorted)},
         )
 
-    def _fit_batches(self, x, offset, seed, max_iterations, mse_threshold, snaps_sorted, progress):
+    def _fit_batches(self, x, offset, seed, max_iterations, mse_threshold, snaps_sorted, progress, strategy=None):
         """Rows of the fits of checked images ``x`` whose first image is image ``offset`` of the run
         (position seeding keys each image by its global index); snapshots as ``(N, S, H, W, C)``."""
         bs = self.config.batch_size
+        if strategy is not None:
+            return self._fit_sharded(x, seed, max_iterations, mse_threshold, snaps_sorted, progress, strategy)
         chunks = range(0, len(x), bs)
         if progress:
             from tqdm.auto import tqdm
@@ -341,7 +353,24 @@ class DIPFitter:
         rows["snaps"] = np.swapaxes(np.concatenate(parts["snaps"], axis=1), 0, 1)
         return rows
 
-    def _fit_resumable(self, x, seed, max_iterations, mse_threshold, snaps_sorted, progress, run_dir, chunk):
+    def _fit_sharded(self, x, seed, max_iterations, mse_threshold, snaps_sorted, progress, strategy):
+        """:meth:`fit_tensors` over ``strategy``'s replicas, ``batch_size`` networks per replica per call."""
+        from tf_inc.experiments.sharding import run_sharded
+
+        key = (int(seed), max_iterations, mse_threshold, tuple(snaps_sorted))
+        rows = self._sharded_rows.get(key)
+        if rows is None:
+            def rows(xb):
+                out, mse, it, st, snaps = self.fit_tensors(xb, seed=seed, max_iterations=max_iterations,
+                                                           mse_threshold=mse_threshold, snapshots=snaps_sorted)
+                return out, mse, it, st, tf.transpose(snaps, tf.concat([[1, 0], tf.range(2, tf.rank(snaps))], 0))
+
+            self._sharded_rows[key] = rows  # same fn next call: run_sharded reuses its traced graph
+        out = run_sharded(rows, x, strategy, batch_size=self.config.batch_size, progress=progress, desc="DIP fit")
+        return dict(zip(("x_hat", "mse", "it", "st", "snaps"), out))
+
+    def _fit_resumable(self, x, seed, max_iterations, mse_threshold, snaps_sorted, progress, run_dir, chunk,
+                       strategy=None):
         from tf_inc.experiments.resumable import RowStore
 
         chunk = check_count(self.config.batch_size if chunk is None else chunk, "chunk")
@@ -350,7 +379,7 @@ class DIPFitter:
 
         def rows(start, stop):
             return self._fit_batches(x[start:stop], start, seed, max_iterations, mse_threshold, snaps_sorted,
-                                     False)
+                                     False, strategy)
 
         store = RowStore(run_dir, "dip", key, len(x), chunk)
         return store.run(rows, progress=progress, describe={
@@ -399,14 +428,15 @@ class DIPInvertAndClassify:
                                     seed=self.seed, bounds=self.bounds, image_shape=self.image_shape)
 
     def fit(self, x, progress: bool = False, snapshots: Sequence[int] = (), run_dir=None,
-            chunk: Optional[int] = None, **overrides) -> DIPResult:
+            chunk: Optional[int] = None, strategy=None, **overrides) -> DIPResult:
         """The DIP fits of ``x`` (checked: shape, float, bounds, finite, non-empty).
 
         ``run_dir``: resumable in chunks of ``chunk`` images — each finished chunk is saved
         atomically and a rerun after a kill fits only the unfinished ones (:meth:`DIPFitter.__call__`).
+        ``strategy``: shard the fits over a ``tf.distribute`` strategy's replicas (same rows).
         """
         return self.fitter(x, seed=self.seed, snapshots=snapshots, progress=progress, run_dir=run_dir,
-                           chunk=chunk, **overrides)
+                           chunk=chunk, strategy=strategy, **overrides)
 
     def classify(self, x_hat) -> np.ndarray:
         """Class probabilities of already fitted images."""
@@ -414,8 +444,9 @@ class DIPInvertAndClassify:
         return np.concatenate([self._classify(tf.convert_to_tensor(x_hat[s:s + 500])).numpy()
                                for s in range(0, len(x_hat), 500)])
 
-    def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> Dict[str, np.ndarray]:
-        res = self.fit(x, progress=progress, run_dir=run_dir, chunk=chunk)
+    def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None,
+                strategy=None) -> Dict[str, np.ndarray]:
+        res = self.fit(x, progress=progress, run_dir=run_dir, chunk=chunk, strategy=strategy)
         probs = self.classify(res.x_hat)
         return {"probabilities": probs, "label": probs.argmax(axis=1),
                 "rejected": np.zeros(len(probs), bool), "result": res}

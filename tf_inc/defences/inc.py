@@ -70,6 +70,7 @@ class InvertAndClassify:
         self._calls = tf.Variable(0, dtype=tf.int64, trainable=False) if randomness == "per_call" else None
         self.projector = Projector(generator, config, encoder=encoder, bounds=bounds)
         self.bounds = self.projector.bounds
+        self._eot_projectors: Dict[str, Projector] = {}     # the attacker's projectors, per config
         self.image_shape = self.projector.image_shape
         self._classify = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)),
                                      reduce_retracing=True)
@@ -94,21 +95,24 @@ class InvertAndClassify:
             return self.seed
         return tf.cast(self.seed, tf.int64) * 1_000_033 + self._calls.assign_add(1)
 
-    def invert(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> InversionResult:
+    def invert(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None,
+               strategy=None) -> InversionResult:
         """The projections of ``x``. ``run_dir``: resumable in chunks of ``chunk`` images — each
         finished chunk is saved atomically and a rerun after a kill projects only the unfinished
-        ones (:meth:`tf_inc.manifold.inversion.Projector.__call__`); same result as without."""
+        ones (:meth:`tf_inc.manifold.inversion.Projector.__call__`); same result as without.
+        ``strategy``: shard the images over a ``tf.distribute`` strategy's replicas (same rows)."""
         if self._calls is not None and run_dir is not None:
             raise InputError("run_dir: a randomness='per_call' INC draws new restarts on every call, so a "
                              "resumed projection would mix two draws; resume a deterministic INC instead")
         seed = self._call_seed()
         return self.projector(x, seed=seed if isinstance(seed, int) else int(seed), progress=progress,
-                              run_dir=run_dir, chunk=chunk)
+                              run_dir=run_dir, chunk=chunk, strategy=strategy)
 
-    def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None) -> Dict[str, np.ndarray]:
+    def predict(self, x, progress: bool = False, run_dir=None, chunk: Optional[int] = None,
+                strategy=None) -> Dict[str, np.ndarray]:
         """Probabilities, labels, reject flags and the :class:`InversionResult` of ``x``
-        (``run_dir`` / ``chunk``: a resumable projection, see :meth:`invert`)."""
-        res = self.invert(x, progress=progress, run_dir=run_dir, chunk=chunk)
+        (``run_dir`` / ``chunk``: a resumable projection; ``strategy``: sharded; see :meth:`invert`)."""
+        res = self.invert(x, progress=progress, run_dir=run_dir, chunk=chunk, strategy=strategy)
         probs = self._classify(tf.convert_to_tensor(res.x_hat)).numpy()
         return {
             "probabilities": probs,
@@ -154,11 +158,11 @@ class InvertAndClassify:
     def eot_projector(self, config: InversionConfig = None) -> Projector:
         """The attacker's projector (``config``, default the defence's own), built once per config."""
         config = config or self.config
-        cache = self.__dict__.setdefault("_eot_projectors", {})
         key = repr(config)                       # the config dataclass is mutable, hence unhashable
-        if key not in cache:
-            cache[key] = Projector(self.generator, config, encoder=self.projector.encoder, bounds=self.bounds)
-        return cache[key]
+        if key not in self._eot_projectors:
+            self._eot_projectors[key] = Projector(self.generator, config, encoder=self.projector.encoder,
+                                                  bounds=self.bounds)
+        return self._eot_projectors[key]
 
     def eot_bpda_log_probs(self, x: tf.Tensor, seeds, config: InversionConfig = None) -> tf.Tensor:
         """``mean_k log softmax C(G(z*_k(x)))`` over the attacker's draws ``k`` (one per seed in

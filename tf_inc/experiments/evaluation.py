@@ -57,3 +57,28 @@ def reconstruction_figure(classifier, x, x_hat, x_adv, x_adv_hat, y, eps, bounds
     captions = [[f"{c * 100:.0f}%" for c in true_class_confidence(classifier, r, y)] for r in rows]
     return image_grid(rows, ["x", "G(z*)", f"x_adv ε={eps:g}", "G(z*_adv)"], captions, bounds=bounds,
                       title=title or "classifier confidence in the true class")
+
+
+#: the ``--strategy`` flag of the evaluation scripts (the same names as the training drivers')
+STRATEGY_HELP = ("tf.distribute strategy the per-image evaluation is sharded over: default (one device, the plain "
+                 "path), mirrored (every GPU of this host, or its logical CPU devices), multiworker (hosts in "
+                 "TF_CONFIG; only the chief writes the results)")
+
+
+def evaluation_strategy(name: str):
+    """``None`` for ``default`` (the plain single-device path, unchanged), else the strategy of
+    :func:`tf_inc.training.distribute.make_strategy`; per-image rows are merged in input order."""
+    from tf_inc.training.distribute import check_strategy, make_strategy
+
+    check_strategy(name)
+    return None if name == "default" else make_strategy(name)
+
+
+def results_dir(out: str, strategy) -> str:
+    """Where this process writes its result files: ``out`` on the chief (and without a strategy),
+    a scratch directory removed at exit on every other worker of a multi-worker run."""
+    if strategy is None:
+        return out
+    from tf_inc.training.distribute import worker_path
+
+    return str(worker_path(out, strategy))

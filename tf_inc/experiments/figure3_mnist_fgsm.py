@@ -21,10 +21,18 @@ import numpy as np
 from tf_inc.attacks import fgsm_multi_eps
 from tf_inc.defences.inc import InvertAndClassify
 from tf_inc.experiments import zoo
-from tf_inc.experiments.evaluation import predict_labels, reconstruction_figure, require_mnist
+from tf_inc.experiments.evaluation import (
+    STRATEGY_HELP,
+    evaluation_strategy,
+    predict_labels,
+    reconstruction_figure,
+    require_mnist,
+    results_dir,
+)
 from tf_inc.experiments.plots import accuracy_curves
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.manifold.inversion import InversionConfig
+from tf_inc.training.distribute import STRATEGIES
 
 NAME = "figure3_mnist_fgsm"
 
@@ -57,6 +65,7 @@ class Figure3Config:
     run_dir: str = field(default="", metadata={
         "help": "resume directory: the inversion's finished chunks are saved here (atomically) and a rerun with "
                 "the same settings after a kill skips them; empty = no resume"})
+    strategy: str = field(default="default", metadata={"help": STRATEGY_HELP, "choices": list(STRATEGIES)})
 
 
 def run(cfg: Figure3Config):
@@ -84,7 +93,8 @@ def run(cfg: Figure3Config):
     print(f"[{NAME}] inverting {len(eps)} x {len(x)} images ({inv_cfg.restarts} restarts, "
           f"<= {inv_cfg.steps} steps, {cfg.preset} preset) ...", flush=True)
     run_dir = cfg.run_dir or None
-    out = inc.predict(np.concatenate(advs), progress=True, run_dir=run_dir)
+    strategy = evaluation_strategy(cfg.strategy)     # images sharded over replicas (same rows)
+    out = inc.predict(np.concatenate(advs), progress=True, run_dir=run_dir, strategy=strategy)
     n = len(x)
     inc_acc, inc_acc_reject, reject_rate, recon_l2, mean_steps = [], [], [], [], []
     for k in range(len(eps)):
@@ -115,12 +125,12 @@ def run(cfg: Figure3Config):
     # --- Fig. 4-style reconstructions
     k_rec = int(np.argmin([abs(e - cfg.recon_eps) for e in eps]))
     m = min(cfg.recon_images, n)
-    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m], run_dir=run_dir).x_hat
+    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m], run_dir=run_dir, strategy=strategy).x_hat
     adv_rec = out["result"].x_hat[k_rec * n: k_rec * n + m]
     recon_fig = reconstruction_figure(classifier, x[:m], clean_rec, advs[k_rec][:m], adv_rec, y[:m],
                                       eps[k_rec], BOUNDS)
     return write_results(
-        NAME, out=cfg.out, paper_ref="Figure 3", dataset="mnist", config=cfg, metrics=metrics,
+        NAME, out=results_dir(cfg.out, strategy), paper_ref="Figure 3", dataset="mnist", config=cfg, metrics=metrics,
         paper={}, runtime_s=timer.elapsed, figures={"": fig, "_reconstructions": recon_fig},
     )
 

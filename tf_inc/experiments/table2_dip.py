@@ -46,9 +46,10 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from tf_inc.defences.dip import DIPConfig, DIPInvertAndClassify
-from tf_inc.experiments.evaluation import require_mnist
+from tf_inc.experiments.evaluation import STRATEGY_HELP, evaluation_strategy, require_mnist, results_dir
 from tf_inc.experiments.results import Timer, write_results
 from tf_inc.models.skip_net import SkipNetConfig
+from tf_inc.training.distribute import STRATEGIES
 
 NAME = "table2_dip"
 
@@ -111,6 +112,7 @@ class Table2DIPConfig:
         "help": "resume directory: every DIP fit's finished chunks are saved here (atomically) and a rerun with "
                 "the same settings after a kill skips them (timings then cover the rerun's work only); "
                 "empty = no resume"})
+    strategy: str = field(default="default", metadata={"help": STRATEGY_HELP, "choices": list(STRATEGIES)})
 
     def net_config(self) -> SkipNetConfig:
         return SkipNetConfig.uniform(self.net_scales, self.net_down, self.net_up, self.net_skip,
@@ -167,6 +169,7 @@ def run_protocol(classifier, x, y, cfg: Table2DIPConfig, bounds, log=print) -> D
     eps = [float(e) for e in cfg.eps]
     net = cfg.net_config()
     run_dir = cfg.run_dir or None            # resumable DIP fits (tf_inc.experiments.resumable)
+    strategy = evaluation_strategy(cfg.strategy)     # DIP fits sharded over replicas (same rows)
     metrics: Dict[str, object] = {"n": n}
     clf_clean = _labels(classifier, x)
     clf_clean_acc = _acc(clf_clean, y)
@@ -188,7 +191,7 @@ def run_protocol(classifier, x, y, cfg: Table2DIPConfig, bounds, log=print) -> D
                                image_shape=x.shape[1:])
     log(f"[{NAME}] DIP fits of the {n} clean images (<= {top} iterations, stop at MSE < {cfg.mse_threshold})")
     with _Clock() as clk:
-        clean = dip.fit(x, progress=True, snapshots=budgets[:-1], run_dir=run_dir)
+        clean = dip.fit(x, progress=True, snapshots=budgets[:-1], run_dir=run_dir, strategy=strategy)
     clean_out = {b: (clean.snapshots[b] if b != top else clean.x_hat) for b in budgets}
     clean_lab = {b: dip.classify(v).argmax(1) for b, v in clean_out.items()}
     fits = {"clean": clean_out[budgets[-1]], "clean_by_budget": clean_out}
@@ -201,7 +204,7 @@ def run_protocol(classifier, x, y, cfg: Table2DIPConfig, bounds, log=print) -> D
         d = dip.with_config(max_iterations=int(budget))
         log(f"[{NAME}] eps={k}: DIP fits of the adversarial images (<= {budget} iterations)")
         with _Clock() as clk:
-            res = d.fit(adv[e], progress=True, run_dir=run_dir)
+            res = d.fit(adv[e], progress=True, run_dir=run_dir, strategy=strategy)
         lab = d.classify(res.x_hat).argmax(1)
         fits[e] = res.x_hat
         metrics[f"{k}/eps_pixels"] = e * scale
@@ -239,7 +242,8 @@ def _early_stopping_curve(dip, classifier, x, y, adv, cfg, metrics, log):
     sets = [("clean", x[:m])] + [(eps_key(e), adv[float(e)][:m]) for e in cfg.curve_eps if float(e) in adv]
     xs = np.concatenate([s for _, s in sets])
     log(f"[{NAME}] early-stopping curve: {len(sets)} x {m} images, no MSE stop, snapshots at {its}")
-    res = long_fit.fit(xs, progress=True, snapshots=its, run_dir=cfg.run_dir or None)
+    res = long_fit.fit(xs, progress=True, snapshots=its, run_dir=cfg.run_dir or None,
+                       strategy=evaluation_strategy(cfg.strategy))
     curve = {"iterations": its}
     metrics["curve/n"] = m
     metrics["curve/iterations"] = its
@@ -390,5 +394,6 @@ def run(cfg: Table2DIPConfig):
               "eps_pixels": [e / 2 for e in eps], "mse_scale": "[0, 1] pixels",
               "classifier": "zoo mnist_classifier.keras (paper's deep-MNIST architecture)",
               "paper_setting": "Table 2: ImageNet validation images, ResNet152, n=1000"}
-    return write_results(NAME, out=cfg.out, paper_ref="Table 2", dataset="mnist", config=config,
+    return write_results(NAME, out=results_dir(cfg.out, evaluation_strategy(cfg.strategy)), paper_ref="Table 2",
+                         dataset="mnist", config=config,
                          metrics=metrics, paper=paper_metrics(), runtime_s=timer.elapsed, figures=figures)
