@@ -1,9 +1,11 @@
 """Inversion benchmark: throughput, fraction of matmul peak, convergence and step savings.
 
-    python bench/bench_inversion.py            # everything (~10 min on 2 cores)
+    python bench/bench_inversion.py            # everything
     python bench/bench_inversion.py --quick    # smaller sizes
 
-Writes ``results/bench_inversion.json`` and prints a table. Compares, in one run:
+Writes ``results/bench_inversion.json`` (metric keys ``<model>/b<batch>/image_steps_per_s`` and
+``<model>/b<batch>/frac_peak`` for ``vae`` b64 / b1000 / b10000 and ``began`` b64, ``peak_gflops``,
+``fast/image_steps_ratio``, ``fast/max_acc_drop``) and ``bench_inversion.png``. Compares, in one run:
 
 * ``tf-inc``: :class:`tf_inc.manifold.inversion.Projector` (one tf.function while-loop, per-row Adam);
 * ``eager``: the GradientTape loop a typical TF2 user writes (``tf.Variable`` + Keras Adam);
@@ -13,6 +15,7 @@ Writes ``results/bench_inversion.json`` and prints a table. Compares, in one run
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -20,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from tf_inc.defences.inc import InvertAndClassify
-from tf_inc.io import atomic_write_json
 from tf_inc.manifold.inversion import InversionConfig, Projector
 
 
@@ -134,11 +136,12 @@ def throughput_table(quick: bool):
     rows = []
     vae_g = build_decoder()
     began_g = build_generator()
-    x_mnist = np.random.default_rng(0).uniform(0, 1, (1000, 28, 28, 1)).astype(np.float32)
+    x_mnist = np.random.default_rng(0).uniform(0, 1, (10000, 28, 28, 1)).astype(np.float32)
     x_celeb = np.random.default_rng(0).uniform(-1, 1, (64, 64, 64, 3)).astype(np.float32)
     for name, G, x, steps, e_steps in [
         ("vae b64", vae_g, x_mnist[:64], 500 if quick else 2000, 100),
-        ("vae b1000", vae_g, x_mnist, 100 if quick else 400, 20),
+        ("vae b1000", vae_g, x_mnist[:1000], 100 if quick else 400, 20),
+        ("vae b10000", vae_g, x_mnist, 12 if quick else 40, 4),
         ("began b64", began_g, x_celeb, 4 if quick else 8, 2),
     ]:
         r = {"case": name, "tf_inc": time_engine(G, x, steps)}
@@ -202,39 +205,109 @@ def convergence(quick: bool):
     return conv, cut
 
 
+def fast_preset(quick: bool, out_dir: str):
+    """Figure 3 with the ``paper`` and the ``fast`` inversion presets, same images and seed:
+    image-steps, seconds and INC accuracy per ε of each; the fast preset's step ratio and its
+    largest accuracy drop below the paper run (issue 16's time-to-accuracy target)."""
+    import tempfile
+
+    from tf_inc.experiments.figure3_mnist_fgsm import Figure3Config, run as figure3
+
+    n = 100 if quick else Figure3Config.n
+    rec = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for preset in ("paper", "fast"):
+            t = time.perf_counter()
+            figure3(Figure3Config(n=n, preset=preset, out=tmp))
+            seconds = time.perf_counter() - t
+            m = json.loads((Path(tmp) / "figure3_mnist_fgsm.json").read_text())["metrics"]
+            rec[preset] = {"inc_acc": m["inc_acc"], "image_steps": m["inc_total_steps"], "seconds": seconds,
+                           "eps": m["eps"]}
+            print(f"  figure 3 ({preset:5s}, n={n}): {m['inc_total_steps']:9d} image-steps, {seconds:6.1f} s, "
+                  f"INC acc {[round(a, 3) for a in m['inc_acc']]}", flush=True)
+    paper, fast = rec["paper"], rec["fast"]
+    drops = [p - f for p, f in zip(paper["inc_acc"], fast["inc_acc"])]
+    return {
+        "fast/n": n,
+        "fast/eps": paper["eps"],
+        "fast/paper_inc_acc": paper["inc_acc"],
+        "fast/fast_inc_acc": fast["inc_acc"],
+        "fast/paper_image_steps": paper["image_steps"],
+        "fast/fast_image_steps": fast["image_steps"],
+        "fast/paper_seconds": paper["seconds"],
+        "fast/fast_seconds": fast["seconds"],
+        "fast/image_steps_ratio": fast["image_steps"] / paper["image_steps"],
+        "fast/max_acc_drop": max(drops),
+    }
+
+
+def figure(metrics):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2 if "fast/eps" in metrics else 1, figsize=(11, 4), squeeze=False)
+    ax = axes[0, 0]
+    cases = [k[: -len("/frac_peak")] for k in metrics if k.endswith("/frac_peak")]
+    ax.bar(cases, [metrics[f"{c}/frac_peak"] for c in cases], color="tab:blue")
+    ax.axhline(0.8, color="tab:red", ls="--", label="target 0.8")
+    ax.set_ylabel("fraction of measured fp32 matmul peak")
+    ax.set_title(f"inversion throughput (peak {metrics['peak_gflops']:.0f} GFLOP/s, CPU)")
+    ax.legend()
+    if "fast/eps" in metrics:
+        ax = axes[0, 1]
+        ax.plot(metrics["fast/eps"], metrics["fast/paper_inc_acc"], "o-", label="paper preset")
+        ax.plot(metrics["fast/eps"], metrics["fast/fast_inc_acc"], "s--",
+                label=f"fast preset ({metrics['fast/image_steps_ratio']:.2f}x image-steps)")
+        ax.set_xlabel("FGSM ε")
+        ax.set_ylabel("INC accuracy")
+        ax.set_title(f"Figure 3, n={metrics['fast/n']}: max drop {metrics['fast/max_acc_drop'] * 100:.1f} pt")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def main(argv=None):
+    from tf_inc.experiments.results import write_results
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out", default="results/bench_inversion.json")
-    ap.add_argument("--skip-convergence", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes (and Figure 3 on 100 images)")
+    ap.add_argument("--out", default="results", help="output directory (bench_inversion.json / .png)")
+    ap.add_argument("--skip-convergence", action="store_true", help="skip the per-image convergence study")
+    ap.add_argument("--skip-fast", action="store_true", help="skip the paper-vs-fast preset Figure 3 runs")
     args = ap.parse_args(argv)
+    t0 = time.perf_counter()
     print(f"TensorFlow {tf.__version__}, threads intra={tf.config.threading.get_intra_op_parallelism_threads()}")
     peak = matmul_peak()
     print(f"measured float32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
     rows, began_flops, vae_flops = throughput_table(args.quick)
-    began = [r for r in rows if r["case"] == "began b64"][0]
-    frac = began["tf_inc"] * began_flops / 1e9 / peak
-    vae_b1000 = [r for r in rows if r["case"] == "vae b1000"][0]
-    report = {
-        "matmul_peak_gflops": peak,
-        "throughput_image_steps_per_s": rows,
-        "began_flops_per_image_step": began_flops,
-        "began_fraction_of_peak": frac,
-        "vae_flops_per_image_step": vae_flops,
-        "vae_b1000_fraction_of_peak": vae_b1000["tf_inc"] * vae_flops / 1e9 / peak,
-        "mnist_10000x1000_projected_seconds": 10000 * 1000 / vae_b1000["tf_inc"],
-    }
-    print(f"BEGAN step: {began_flops / 1e9:.2f} GFLOP/image-step -> {frac * 100:.0f}% of matmul peak")
-    print(f"MNIST 10000 images x 1000 steps (R=1, no early stop): "
-          f"{report['mnist_10000x1000_projected_seconds']:.0f} s projected")
+    metrics = {"peak_gflops": peak, "vae/flops_per_image_step": vae_flops, "began/flops_per_image_step": began_flops}
+    for r in rows:
+        model, batch = r["case"].split()
+        flops = vae_flops if model == "vae" else began_flops
+        key = f"{model}/{batch}"
+        metrics[f"{key}/image_steps_per_s"] = r["tf_inc"]
+        metrics[f"{key}/frac_peak"] = r["tf_inc"] * flops / 1e9 / peak
+        metrics[f"{key}/eager_image_steps_per_s"] = r["eager"]
+        metrics[f"{key}/tf1_graph_image_steps_per_s"] = r["tf1_graph"]
+        print(f"  {key:12s} {metrics[f'{key}/frac_peak'] * 100:5.1f} % of peak", flush=True)
+    metrics["mnist_10000x1000_projected_seconds"] = 10000 * 1000 / metrics["vae/b10000/image_steps_per_s"]
+    if not args.skip_fast:
+        metrics.update(fast_preset(args.quick, args.out))
     if not args.skip_convergence:
         conv, cut = convergence(args.quick)
-        report["convergence"] = conv
-        report["step_cutting"] = cut
+        metrics.update({f"convergence/{k}": v for k, v in conv.items()})
+        for name, c in cut.items():
+            metrics.update({f"step_cutting/{name}/{k}": v for k, v in c.items()})
         print(f"steps to within 1% of the 5000-step error: mean {conv['steps_to_1pct_mean']:.0f}, "
               f"median {conv['steps_to_1pct_median']:.0f}, p90 {conv['steps_to_1pct_p90']:.0f}")
-    atomic_write_json(Path(args.out), report)
-    print(f"results: {Path(args.out).resolve()}")
+    paths = write_results("bench_inversion", out=args.out, paper_ref="issue 16 (inversion speed)", dataset="mnist",
+                          config={**vars(args), "device": "CPU (no GPU here)",
+                                  "flops": "forward + input-gradient backward per image-step (weights frozen)"},
+                          metrics=metrics, runtime_s=time.perf_counter() - t0, figures={"": figure(metrics)})
+    print(f"figure: {paths['png'].resolve()}")
+    print(f"results: {paths['json'].resolve()}")
 
 
 if __name__ == "__main__":
