@@ -34,6 +34,21 @@ def test_best_pair_is_kept_not_the_last(trained_classifier, trained_vae):
     assert np.all(longer.divergence[both] >= short.divergence[both] - 1e-4)
 
 
+def test_progress_bar_runs_the_same_search_in_segments(trained_classifier, trained_vae, capsys):
+    """progress=True shows a step bar (the search then runs in compiled segments): same pairs and log."""
+    att = MinMaxAttack(trained_vae.decoder, trained_classifier, MinMaxConfig(iterations=150, log_every=10))
+    plain = att(6, seed=2)
+    capsys.readouterr()
+    shown = att(6, seed=2, progress=True, segment_steps=50)
+    err = capsys.readouterr().err
+    assert "min-max" in err and "150/150" in err
+    np.testing.assert_allclose(shown.z, plain.z, atol=1e-5)
+    np.testing.assert_allclose(shown.z2, plain.z2, atol=1e-5)
+    np.testing.assert_array_equal(shown.valid, plain.valid)
+    for k in ("mean_output_l2", "valid_frac", "mean_lambda"):
+        np.testing.assert_allclose(shown.history[k], plain.history[k], rtol=1e-4, atol=1e-6)
+
+
 def test_latent_space_attack_keeps_the_inverted_code(trained_classifier, trained_vae, correct_digits):
     from tf_inc.manifold.inversion import InversionConfig, project
     from tf_inc.manifold.minmax import latent_space_attack

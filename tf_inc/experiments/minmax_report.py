@@ -64,7 +64,8 @@ def attack(generator, classifier, cfg, budget: Optional[float] = None, divergenc
         mm.divergence = divergence
     run_dir = getattr(cfg, "minmax_run_dir", "") or None        # resumable search (segment checkpoints)
     return MinMaxAttack(generator, classifier, mm)(cfg.n, seed=cfg.seed, run_dir=run_dir,
-                                                   segment_steps=getattr(cfg, "minmax_segment_steps", 500))
+                                                   segment_steps=getattr(cfg, "minmax_segment_steps", 500),
+                                                   progress=True)
 
 
 def attack_metrics(generator, classifier, cfg, prefix: str = "") -> Tuple[PairResult, Dict[str, float]]:

@@ -206,11 +206,13 @@ class MinMaxAttack:
         seg = check_count(segment_steps, "segment_steps", 1)
         if seg % cfg.log_every:
             raise InputError(f"segment_steps ({seg}) must be a multiple of log_every ({cfg.log_every})")
-        key = fingerprint("minmax", cfg, int(iterations), z0, z20, self.prior_std, self.latent_dim,
-                          self.generator, self.classifier)
-        path = Path(run_dir) / f"minmax-{key}.npz"
         names = self.STATE + ("hist_out", "hist_valid", "hist_lam")
-        ck = load_npz(path)
+        path, ck = None, None
+        if run_dir is not None:         # without a run_dir: segments only for the progress bar, no file
+            key = fingerprint("minmax", cfg, int(iterations), z0, z20, self.prior_std, self.latent_dim,
+                              self.generator, self.classifier)
+            path = Path(run_dir) / f"minmax-{key}.npz"
+            ck = load_npz(path)
         if ck is not None and all(k in ck for k in names):
             state = tuple(tf.constant(ck[k]) for k in self.STATE)
             hist = [[ck["hist_out"]], [ck["hist_valid"]], [ck["hist_lam"]]]
@@ -234,10 +236,12 @@ class MinMaxAttack:
                 state, h = self._segment(state, tf.constant(stop))
                 for acc, part in zip(hist, h):
                     acc.append(part.numpy())
-                arrays = {k: np.asarray(t.numpy() if hasattr(t, "numpy") else t) for k, t in zip(self.STATE, state)}
-                arrays.update({k: np.concatenate(a) if a else np.zeros([0], np.float32)
-                               for k, a in zip(names[len(self.STATE):], hist)})
-                save_npz(path, **arrays)
+                if path is not None:
+                    arrays = {k: np.asarray(t.numpy() if hasattr(t, "numpy") else t)
+                              for k, t in zip(self.STATE, state)}
+                    arrays.update({k: np.concatenate(a) if a else np.zeros([0], np.float32)
+                                   for k, a in zip(names[len(self.STATE):], hist)})
+                    save_npz(path, **arrays)
                 if bar is not None:
                     bar.update(int(state[0]) - i)
         finally:
@@ -267,8 +271,10 @@ class MinMaxAttack:
 
         ``run_dir``: checkpoint the search every ``segment_steps`` steps (a multiple of
         ``log_every``) and resume from the last checkpoint when called again with the same
-        settings (:meth:`_run_segments`); the result equals the uninterrupted search's. Without
-        it the whole search is one compiled loop, as before.
+        settings (:meth:`_run_segments`); the result equals the uninterrupted search's.
+        ``progress``: a progress bar over the steps (the search then runs in compiled segments of
+        ``segment_steps``, with the same result). Without either, the whole search is one
+        compiled loop.
         """
         cfg = self.config
         check_count(n_pairs, "n_pairs", 1)
@@ -279,7 +285,7 @@ class MinMaxAttack:
                 raise InputError(f"z_init: expected finite latents of shape ({n_pairs}, {self.latent_dim}), "
                                  f"got {z_init.shape}")
         z0, z20 = self.start(n_pairs, (seed, 0), (seed, 1), z_init)
-        if run_dir is None:
+        if run_dir is None and not progress:
             bz, bz2, steps, hist = self.run_loop(z0, z20, tf.constant(iters))
         else:
             bz, bz2, steps, hist = self._run_segments(z0, z20, iters, run_dir, segment_steps, progress)
