@@ -55,7 +55,8 @@ class Figure3Config:
     patience: int = field(default=InversionConfig.patience, metadata={"help": "early-stopping patience (steps)"})
     preset: str = field(default="paper", metadata={
         "help": "inversion preset: paper (Alg. 1: 1000 constant-lr steps, early stopping) or fast "
-                "(250 cosine-decayed steps; overrides --steps and --early-stop)", "choices": ["paper", "fast"]})
+                "(<= 400 cosine-decayed steps, early stopping over 50 steps; overrides --steps, --early-stop and "
+                "--patience)", "choices": ["paper", "fast"]})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold on ||G(z*)-x|| (inf = none)"})
     seeding: str = field(default=InversionConfig.seeding, metadata={
         "help": "restart seeding: content (an image's answer does not depend on its batch) or position "
