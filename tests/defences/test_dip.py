@@ -115,6 +115,19 @@ def test_bad_settings_raise_input_error(kwargs, match):
         DIPConfig(**kwargs).validate()
 
 
+def test_fits_through_a_strategy_are_the_plain_fits(correct_digits):
+    """strategy= (what table2_dip --strategy passes) returns the plain call's rows, in input order,
+    with chunks of batch_size networks (here 3 images: a full chunk and a short one); the
+    multi-replica case runs in tests/training/test_distribute.py."""
+    x, _ = correct_digits
+    fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=20, mse_threshold=0.008, batch_size=2))
+    plain = fitter(x[:3], snapshots=(10,))
+    sharded = fitter(x[:3], snapshots=(10,), strategy=tf.distribute.get_strategy())
+    np.testing.assert_allclose(sharded.x_hat, plain.x_hat, atol=1e-5)
+    np.testing.assert_allclose(sharded.snapshots[10], plain.snapshots[10], atol=1e-5)
+    np.testing.assert_array_equal(sharded.iterations, plain.iterations)
+
+
 def test_sharded_fits_need_content_seeding(correct_digits):
     x, _ = correct_digits
     fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=5, seeding="position"))

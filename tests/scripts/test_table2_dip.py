@@ -33,19 +33,6 @@ def test_table2_dip_script_end_to_end(trained_classifier, isolated_models_dir, t
 
 
 @pytest.mark.slow
-def test_table2_dip_sharded_over_a_strategy_gives_the_same_table(trained_classifier, isolated_models_dir, tmp_path):
-    """``--strategy mirrored`` shards the DIP fits through tf.distribute: the same per-image rows,
-    hence the same table (one replica here; multi-replica rows: tests/training/test_distribute.py)."""
-    args = ["--n", "5", "--eps", "0.4", "--max-iterations", "30", "--batch-size", "4", "--bim-steps", "3",
-            "--curve-n", "0", "--bpda-n", "0", "--recon-images", "2", "--recon-eps", "0.4"]
-    plain, _ = run_script("table2_dip", args, isolated_models_dir, tmp_path / "plain")
-    sharded, _ = run_script("table2_dip", args + ["--strategy", "mirrored"], isolated_models_dir, tmp_path / "sharded")
-    assert sharded["config"]["strategy"] == "mirrored"
-    for key in ("dip_clean_acc", "dip_adv_acc", "mean_iterations", "mean_iterations_clean", "stopped_frac"):
-        assert sharded["metrics"][f"0.4/{key}"] == plain["metrics"][f"0.4/{key}"], key
-
-
-@pytest.mark.slow
 def test_figure10_script_end_to_end(trained_classifier, isolated_models_dir, tmp_path):
     rec, _ = run_script("figure10_dip_reconstructions", ["--n", "3", "--max-iterations", "30"],
                         isolated_models_dir, tmp_path / "results")
