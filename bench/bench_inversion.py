@@ -205,7 +205,7 @@ def convergence(quick: bool):
     return conv, cut
 
 
-def fast_preset(quick: bool, out_dir: str):
+def fast_preset(quick: bool):
     """Figure 3 with the ``paper`` and the ``fast`` inversion presets, same images and seed:
     image-steps, seconds and INC accuracy per ε of each; the fast preset's step ratio and its
     largest accuracy drop below the paper run (issue 16's time-to-accuracy target)."""
@@ -294,7 +294,7 @@ def main(argv=None):
         print(f"  {key:12s} {metrics[f'{key}/frac_peak'] * 100:5.1f} % of peak", flush=True)
     metrics["mnist_10000x1000_projected_seconds"] = 10000 * 1000 / metrics["vae/b10000/image_steps_per_s"]
     if not args.skip_fast:
-        metrics.update(fast_preset(args.quick, args.out))
+        metrics.update(fast_preset(args.quick))
     if not args.skip_convergence:
         conv, cut = convergence(args.quick)
         metrics.update({f"convergence/{k}": v for k, v in conv.items()})

@@ -97,3 +97,10 @@ def test_presets_override_what_they_name_and_nothing_else(trained_vae, correct_d
     assert quick.total_steps < 0.6 * paper.total_steps
     # measured on the shipped VAE: 2.15 vs 1.87 (15 % farther; accuracy is what the preset keeps)
     assert quick.l2.mean() < 1.25 * paper.l2.mean()
+
+
+def test_sharded_inversion_needs_content_seeding(trained_vae, correct_digits):
+    x, _ = correct_digits
+    proj = Projector(trained_vae.decoder, InversionConfig(steps=5, restarts=1, seeding="position"))
+    with pytest.raises(InputError, match="strategy=: sharded inversions need seeding='content'.*got 'position'"):
+        proj(x[:2], strategy=tf.distribute.get_strategy())

@@ -129,7 +129,8 @@ def mirrored(out: Path):
     fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=30, mse_threshold=0.008, batch_size=2))
     for name, strategy in (("single", None), ("sharded", mirror)):
         r = fitter(x_te[:5], snapshots=(10,), strategy=strategy)
-        res[f"dip_{name}_x_hat"], res[f"dip_{name}_it"], res[f"dip_{name}_snap"] = r.x_hat, r.iterations, r.snapshots[10]
+        res[f"dip_{name}_x_hat"], res[f"dip_{name}_it"] = r.x_hat, r.iterations
+        res[f"dip_{name}_snap"] = r.snapshots[10]
     np.savez(out / "mirrored.npz", **{k: np.asarray(v) for k, v in res.items()})
 
 

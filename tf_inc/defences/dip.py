@@ -319,9 +319,10 @@ class DIPFitter:
         if max_iterations is not None:
             check_count(max_iterations, "max_iterations", 0)
         snaps_sorted = sorted({check_count(int(s), "snapshots", 0) for s in snapshots})
-        if strategy is not None and self.config.seeding != "content":
-            raise InputError("strategy=: sharded DIP fits need seeding='content' (an image's random network and "
-                             "code must not depend on which replica or batch position it lands on)")
+        if strategy is not None:
+            from tf_inc.experiments.sharding import require_content_seeding
+
+            require_content_seeding(self.config.seeding, "DIP fits")
         if run_dir is None:
             parts = self._fit_batches(x, 0, seed, max_iterations, mse_threshold, snaps_sorted, progress, strategy)
         else:

@@ -186,9 +186,7 @@ class InvertAndClassify:
         z0 = tf.concat(([starts[0][:n]] if shared else []) + own, axis=0)
         n_rows = tf.shape(z0)[0]
         x_rows = tf.tile(xs, tf.concat([[n_rows // n], tf.ones([len(x.shape) - 1], tf.int32)], axis=0))
-        steps = tf.constant(cfg.steps, tf.int32)
-        lr = tf.constant(cfg.learning_rate, tf.float32)
-        _, best_obj, _, _, x_best = proj._loop(x_rows, z0, steps, lr)
+        _, best_obj, _, _, x_best = proj.optimise_rows(x_rows, z0)
         img = tf.shape(x)[1:]
         own_r = R - 1 if shared else R
         obj_own = tf.reshape(best_obj[n if shared else 0:], [K, own_r, n])

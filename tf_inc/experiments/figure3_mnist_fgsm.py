@@ -126,7 +126,8 @@ def run(cfg: Figure3Config):
     # --- Fig. 4-style reconstructions
     k_rec = int(np.argmin([abs(e - cfg.recon_eps) for e in eps]))
     m = min(cfg.recon_images, n)
-    clean_rec = out["result"].x_hat[:m] if eps[0] == 0.0 else inc.invert(x[:m], run_dir=run_dir, strategy=strategy).x_hat
+    clean_rec = (out["result"].x_hat[:m] if eps[0] == 0.0
+                 else inc.invert(x[:m], run_dir=run_dir, strategy=strategy).x_hat)
     adv_rec = out["result"].x_hat[k_rec * n: k_rec * n + m]
     recon_fig = reconstruction_figure(classifier, x[:m], clean_rec, advs[k_rec][:m], adv_rec, y[:m],
                                       eps[k_rec], BOUNDS)

@@ -27,6 +27,14 @@ from tf_inc.bounds import check_count
 from tf_inc.errors import InputError
 
 
+def require_content_seeding(seeding: str, what: str) -> None:
+    """A sharded evaluation equals the single-device one only if an image's random draws are keyed
+    by its content; ``seeding="position"`` (keyed by batch row) is refused with ``strategy=``."""
+    if seeding != "content":
+        raise InputError(f"strategy=: sharded {what} need seeding='content' (an image's random draws must "
+                         f"not depend on which replica or batch position it lands on), got {seeding!r}")
+
+
 def shard_indices(n: int, worker_index: int, num_workers: int) -> np.ndarray:
     """Indices of ``range(n)`` handled by ``worker_index`` of ``num_workers``.
 

@@ -227,7 +227,7 @@ def run_protocol(classifier, x, y, cfg: Table2DIPConfig, bounds, log=print) -> D
     # --- early stopping matters: accuracy vs iterations with no MSE stop
     curve = None
     if cfg.curve_n > 0:
-        curve = _early_stopping_curve(dip, classifier, x, y, adv, cfg, metrics, log)
+        curve = _early_stopping_curve(dip, classifier, x, y, adv, cfg, metrics, log, strategy)
 
     # --- optional adaptive attack: BIM-20 through the defence's BPDA gradient
     if cfg.bpda_n > 0:
@@ -235,15 +235,14 @@ def run_protocol(classifier, x, y, cfg: Table2DIPConfig, bounds, log=print) -> D
     return {"metrics": metrics, "adv": adv, "fits": fits, "curve": curve}
 
 
-def _early_stopping_curve(dip, classifier, x, y, adv, cfg, metrics, log):
+def _early_stopping_curve(dip, classifier, x, y, adv, cfg, metrics, log, strategy=None):
     m = min(cfg.curve_n, len(x))
     its = sorted({int(t) for t in cfg.curve_iterations})
     long_fit = dip.with_config(max_iterations=its[-1], mse_threshold=0.0)
     sets = [("clean", x[:m])] + [(eps_key(e), adv[float(e)][:m]) for e in cfg.curve_eps if float(e) in adv]
     xs = np.concatenate([s for _, s in sets])
     log(f"[{NAME}] early-stopping curve: {len(sets)} x {m} images, no MSE stop, snapshots at {its}")
-    res = long_fit.fit(xs, progress=True, snapshots=its, run_dir=cfg.run_dir or None,
-                       strategy=evaluation_strategy(cfg.strategy))
+    res = long_fit.fit(xs, progress=True, snapshots=its, run_dir=cfg.run_dir or None, strategy=strategy)
     curve = {"iterations": its}
     metrics["curve/n"] = m
     metrics["curve/iterations"] = its

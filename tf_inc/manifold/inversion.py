@@ -278,16 +278,23 @@ class Projector:
             zs[0] = tf.convert_to_tensor(enc[0] if isinstance(enc, (list, tuple)) else enc)
         return tf.concat(zs, axis=0)
 
+    def optimise_rows(self, x_rows, z0, steps=None, learning_rate=None):
+        """The compiled Adam loop on independent rows: row i starts at ``z0[i]`` and fits
+        ``x_rows[i]``. Returns ``(best_z, best_obj, l2, steps_used, G(best_z))`` per row; ``steps``
+        and ``learning_rate`` default to the config's. :meth:`project_tensors` lays its restarts out
+        as rows; an EOT attacker lays out several draws' restarts (``InvertAndClassify.eot_bpda_log_probs``)."""
+        cfg = self.config
+        steps_t = tf.cast(cfg.steps if steps is None else steps, tf.int32)
+        lr_t = tf.cast(cfg.learning_rate if learning_rate is None else learning_rate, tf.float32)
+        return self._loop(x_rows, z0, steps_t, lr_t)
+
     def project_tensors(self, x: tf.Tensor, seed: int = 0, steps=None, learning_rate=None):
         """Graph-friendly core: returns ``(z*, G(z*), l2, obj_rows, l2_rows, used_rows)`` tensors."""
-        cfg = self.config
-        R = cfg.restarts
+        R = self.config.restarts
         n = tf.shape(x)[0]
         z0 = self.initial_latents(x, seed)
         x_rows = tf.tile(x, [R] + [1] * (len(x.shape) - 1))
-        steps_t = tf.cast(cfg.steps if steps is None else steps, tf.int32)
-        lr_t = tf.cast(cfg.learning_rate if learning_rate is None else learning_rate, tf.float32)
-        best_z, best_obj, l2_rows, used, x_rows_best = self._loop(x_rows, z0, steps_t, lr_t)
+        best_z, best_obj, l2_rows, used, x_rows_best = self.optimise_rows(x_rows, z0, steps, learning_rate)
         obj_rn = tf.reshape(best_obj, [R, n])
         choice = tf.argmin(obj_rn, axis=0, output_type=tf.int32)
         rows = choice * n + tf.range(n)
@@ -298,12 +305,9 @@ class Projector:
 
     def _project_sharded(self, x, seed, steps, learning_rate, progress, strategy) -> Dict[str, np.ndarray]:
         """:meth:`project_tensors` over ``strategy``'s replicas, ``batch_size`` images per replica per call."""
-        from tf_inc.experiments.sharding import run_sharded
+        from tf_inc.experiments.sharding import require_content_seeding, run_sharded
 
-        if self.config.seeding != "content":
-            raise InputError("strategy=: sharded inversion needs seeding='content' (an image's restarts must "
-                             "not depend on which replica or batch position it lands on)")
-
+        require_content_seeding(self.config.seeding, "inversions")
         key = (seed, steps, learning_rate)
         rows = self._sharded_rows.get(key)
         if rows is None:
