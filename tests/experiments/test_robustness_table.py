@@ -53,3 +53,53 @@ def test_cells_resume_and_are_keyed_by_the_settings(tmp_path):
     np.testing.assert_array_equal(again.get("inc", "pgd", "linf_0.3")["ok"], [True, False])
     other = CellStore(tmp_path, config_fingerprint(RobustnessTableConfig(n=10, pgd_iter=7)))
     assert other.get("inc", "pgd", "linf_0.3") is None        # different settings never reuse a cell
+
+
+def test_pgd_restarts_resume_after_a_kill_with_the_same_result(tmp_path, monkeypatch):
+    """An INC PGD cell takes tens of minutes: it is checkpointed after every restart, a rerun after
+    a kill runs only the restarts not yet done, and ends with what an uninterrupted run gives."""
+    import tensorflow as tf
+
+    import tf_inc.attacks as attacks
+    from tf_inc.experiments.robustness_table import DefenceUnderTest, pgd_survivor_restarts
+
+    x = np.repeat(10.0 * np.arange(8, dtype=np.float32)[:, None], 4, 1)    # row i holds 10 i
+    y = np.arange(8) % 2
+    calls, fail_at = [], [0]
+
+    def fake_pgd(model_fn, xs, ys, eps, seed, **kw):     # restart r "breaks" image i when (i + r) % 4 == 0
+        r = (seed - 3) // 7919
+        calls.append(r)
+        if fail_at[0] == len(calls):
+            raise KeyboardInterrupt
+        rows = np.rint(np.asarray(xs)[:, 0] / 10).astype(int)
+        hit = ((rows + r) % 4 == 0)[:, None].astype(np.float32)
+        return tf.constant(np.asarray(xs) + eps * hit)
+
+    def predict(xa):                                     # wrong exactly when the image was perturbed
+        rows = np.rint(xa[:, 0] / 10).astype(int)
+        return np.where(np.abs(xa[:, 0] - 10 * rows) > 1e-6, 1 - y[rows], y[rows])
+
+    monkeypatch.setattr(attacks, "pgd", fake_pgd)
+    d = DefenceUnderTest("toy", predict, None, None)
+    cfg = RobustnessTableConfig(n=8, pgd_restarts=4, seed=3)
+    full, full_alive = pgd_survivor_restarts(d, x, y, "inf", 0.1, cfg)
+    assert calls == [0, 1, 2, 3]
+    assert full_alive.sum() == 0 and (full != x).any(1).all()
+
+    store = CellStore(tmp_path, "f")
+    partial = (store, ("toy", "pgd", "linf_0.1", "partial"), np.arange(8))
+    calls.clear()
+    fail_at[0] = 3                                       # killed during restart 2
+    with pytest.raises(KeyboardInterrupt):
+        pgd_survivor_restarts(d, x, y, "inf", 0.1, cfg, partial=partial)
+    calls.clear()
+    fail_at[0] = 0
+    best, alive = pgd_survivor_restarts(d, x, y, "inf", 0.1, cfg, partial=partial)
+    assert calls == [2, 3]                               # restarts 0 and 1 were not run again
+    np.testing.assert_array_equal(best, full)
+    np.testing.assert_array_equal(alive, full_alive)
+    other = (store, partial[1], np.arange(1, 9))         # a checkpoint for other images is ignored
+    calls.clear()
+    pgd_survivor_restarts(d, x, y, "inf", 0.1, cfg, partial=other)
+    assert calls[0] == 0

@@ -228,7 +228,10 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
     if attack == "fgsm":
         return fgsm(d.whitebox, x, y, eps, norm=norm).numpy(), None
     if attack == "pgd":
-        return pgd_survivor_restarts(d, x, y, norm, eps, cfg)
+        partial = None
+        if cache is not None and idx is not None:       # restart-level checkpoints inside the cell
+            partial = (cache.store, (d.name, "pgd", budget, "partial"), np.asarray(idx))
+        return pgd_survivor_restarts(d, x, y, norm, eps, cfg, partial=partial)
     if attack == "cw":
         if norm == "2":
             xa = cw_l2(d.classifier, x, y, binary_search_steps=4, max_iterations=cfg.cw_iterations,
@@ -266,21 +269,32 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
     raise InputError(f"unknown attack {attack!r}")
 
 
-def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg):
+def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg, partial=None):
     """White-box PGD (BPDA+EOT for INC) with ``cfg.pgd_restarts`` random restarts, AutoAttack-style:
     restart r runs only on the images the deployed defence still classifies correctly after
     restarts 0..r-1. The per-image worst case equals that of running every restart on every
     image and keeping any that fools the deployed defence; the cost falls with the accuracy.
-    Returns the candidates and the deployed defence's verdicts on them (True: still correct)."""
+    Returns the candidates and the deployed defence's verdicts on them (True: still correct).
+
+    ``partial = (store, key, idx)`` checkpoints the cell after every restart (an INC restart takes
+    minutes): a rerun on the same images (``idx``, their indices in the table's subset) resumes
+    after the last finished restart; a checkpoint for other images is ignored."""
     from tf_inc.attacks import pgd
 
     def one(r, xs, ys):
         return pgd(d.whitebox, xs, ys, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
                    seed=cfg.seed + 7919 * r).numpy()
 
-    best = one(0, x, y)
-    alive = d.predict(best) == y
-    for r in range(1, cfg.pgd_restarts):
+    saved = partial[0].get(*partial[1]) if partial is not None else None
+    if saved is not None and np.array_equal(saved["idx"], partial[2]):
+        best, alive, start = saved["best"], saved["alive"].astype(bool), int(saved["restarts_done"])
+    else:
+        best = one(0, x, y)
+        alive = d.predict(best) == y
+        start = 1
+    for r in range(start, cfg.pgd_restarts):
+        if partial is not None:
+            partial[0].put(*partial[1], best=best, alive=alive, restarts_done=np.int64(r), idx=partial[2])
         j = np.where(alive)[0]
         if not len(j):
             break
