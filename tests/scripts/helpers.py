@@ -16,16 +16,61 @@ def child_env(tmp_path):
     return env
 
 
-def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900):
-    env = dict(os.environ, TF_INC_MODELS=str(models_dir), TF_CPP_MIN_LOG_LEVEL="3", **(extra_env or {}))
-    proc = subprocess.run([sys.executable, f"scripts/{name}.py", "--out", str(out_dir), *map(str, args)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    last = [l for l in proc.stdout.strip().splitlines() if l.strip()][-1]
+def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, subprocess_run=None):
+    """Run ``scripts/<name>.py --out out_dir *args`` as a user would and check its result record.
+
+    By default the script runs as ``__main__`` inside this test process (its own argv, environment
+    and working directory, stdout captured): the suite pays TensorFlow's start-up once per worker
+    instead of once per script. ``subprocess_run=True`` (implied by ``--strategy``, which must
+    configure devices before TensorFlow starts) runs it in a fresh interpreter instead.
+    """
+    argv = [f"scripts/{name}.py", "--out", str(out_dir), *map(str, args)]
+    env = {"TF_INC_MODELS": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
+    if subprocess_run is None:
+        subprocess_run = "--strategy" in argv
+    if subprocess_run:
+        proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=dict(os.environ, **env),
+                              capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        stdout = proc.stdout
+    else:
+        stdout = _run_in_process(argv, env)
+    last = [l for l in stdout.strip().splitlines() if l.strip()][-1]
     assert last == f"results: {(Path(out_dir) / (name + '.json')).resolve()}", last
     assert (Path(out_dir) / f"{name}.png").stat().st_size > 1000
     rec = json.loads((Path(out_dir) / f"{name}.json").read_text())
     assert rec["name"] == name
     for key in ("paper_ref", "dataset", "config", "metrics", "paper", "runtime_s", "created_at", "git_commit"):
         assert key in rec
-    return rec, proc.stdout
+    return rec, stdout
+
+
+def _run_in_process(argv, env):
+    import contextlib
+    import io
+    import runpy
+
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_argv, saved_cwd = sys.argv, os.getcwd()
+    out = io.StringIO()
+    try:
+        os.environ.update(env)
+        sys.argv = list(argv)
+        os.chdir(REPO)
+        with contextlib.redirect_stdout(out):
+            try:
+                runpy.run_path(str(REPO / argv[0]), run_name="__main__")
+            except SystemExit as e:
+                assert e.code in (0, None), f"{argv[0]} exited with {e.code}: " + out.getvalue()[-3000:]
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    return out.getvalue()

@@ -184,7 +184,7 @@ class Projector:
                 x_a = tf.gather(x_flat, idx)
             else:
                 z_a, m_a, v_a, x_a = z, m, v, x_flat
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(watch_accessed_variables=False) as tape:     # z only: weights are frozen
                 tape.watch(z_a)
                 obj = objective(z_a, x_a)
             g = tape.gradient(obj, z_a)
