@@ -46,7 +46,8 @@ def run_celeba(name, args, celeba, out):
 
 
 def test_table1(celeba, tmp_path):
-    m, rec = run_celeba("table1_attacks", ["--n", "4", *INC, "--cw-iterations", "3", "--cw-binary-steps", "1"],
+    m, rec = run_celeba("table1_attacks", ["--n", "4", *INC, "--cw-iterations", "3", "--cw-binary-steps", "1",
+                                           "--cw-l0-outer-steps", "2", "--cw-linf-outer-steps", "2"],
                         celeba, tmp_path)
     assert rec["paper"]["fgsm_0.05/inc_acc"] == 0.82
     for attack in ("clean", "fgsm_0.05", "fgsm_0.1", "fgsm_0.2", "cw_l2", "cw_l0", "cw_linf"):

@@ -35,6 +35,13 @@ PAPER_CELEBA = {  # paper Table 1 (CelebA): no defence / INC
 }
 
 
+def _attack_default(attack, name):
+    """The attack's own default for ``name``: one source for the library call and the script's flag."""
+    import inspect
+
+    return inspect.signature(attack).parameters[name].default
+
+
 @dataclass
 class Table1Config:
     """Table 1: FGSM and CW attacks, no defence vs Invert-and-Classify."""
@@ -49,6 +56,8 @@ class Table1Config:
     cw_iterations: int = field(default=500, metadata={"help": "CW Adam iterations per run"})
     cw_learning_rate: float = field(default=1e-2, metadata={"help": "CW-ℓ2/ℓ0 Adam learning rate"})
     cw_linf_learning_rate: float = field(default=5e-2, metadata={"help": "CW-ℓ∞ Adam learning rate"})
+    cw_l0_outer_steps: int = field(default=_attack_default(cw_l0, "outer_steps"), metadata={"help": "CW-ℓ0 pruning rounds (each a full Adam run)"})
+    cw_linf_outer_steps: int = field(default=_attack_default(cw_linf, "outer_steps"), metadata={"help": "CW-ℓ∞ τ/c rounds (each a full Adam run)"})
     steps: int = field(default=0, metadata={"min": 0, "help": "inversion steps (0 = dataset default: 1000 / 3000)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold (inf = never reject)"})
@@ -68,11 +77,12 @@ def run(cfg: Table1Config):
     adv["cw_l2"] = cw_l2(classifier, x, y, confidence=cfg.cw_confidence,
                          binary_search_steps=cfg.cw_binary_steps, **cw_kw).numpy()
     print(f"[{NAME}] CW-l0 ...", flush=True)
-    adv["cw_l0"] = cw_l0(classifier, x, y, **cw_kw).numpy()
+    adv["cw_l0"] = cw_l0(classifier, x, y, outer_steps=cfg.cw_l0_outer_steps, **cw_kw).numpy()
     print(f"[{NAME}] CW-linf ...", flush=True)
     # ℓ∞ needs a larger tanh-space step: from saturated pixels (MNIST's exact 0/1) a step of 1e-2
     # cannot reach mid-grey within a few hundred iterations
-    adv["cw_linf"] = cw_linf(classifier, x, y, **{**cw_kw, "learning_rate": cfg.cw_linf_learning_rate}).numpy()
+    adv["cw_linf"] = cw_linf(classifier, x, y, outer_steps=cfg.cw_linf_outer_steps,
+                             **{**cw_kw, "learning_rate": cfg.cw_linf_learning_rate}).numpy()
 
     inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, eta=cfg.eta, seed=cfg.seed)
