@@ -50,6 +50,7 @@ def matmul_peak(n: int = 2048, reps: int = 20) -> float:
 
 
 PEAK_SIZES = (512, 1024, 1536, 2048, 3072)
+ROUNDS = 3
 
 
 def machine_peak(sizes=PEAK_SIZES):
@@ -177,13 +178,19 @@ def throughput_table(quick: bool):
     began_g = build_generator()
     x_mnist = np.random.default_rng(0).uniform(0, 1, (10000, 28, 28, 1)).astype(np.float32)
     x_celeb = np.random.default_rng(0).uniform(-1, 1, (64, 64, 64, 3)).astype(np.float32)
-    for name, G, x, steps, e_steps in [
-        ("vae b64", vae_g, x_mnist[:64], 500 if quick else 2000, 100),
-        ("vae b1000", vae_g, x_mnist[:1000], 100 if quick else 400, 20),
-        ("vae b10000", vae_g, x_mnist, 12 if quick else 40, 4),
-        ("began b64", began_g, x_celeb, 4 if quick else 8, 2),
+    for name, G, x, steps, e_steps, rounds in [
+        ("vae b64", vae_g, x_mnist[:64], 500 if quick else 2000, 100, ROUNDS),
+        ("vae b1000", vae_g, x_mnist[:1000], 100 if quick else 400, 20, ROUNDS),
+        ("vae b10000", vae_g, x_mnist, 12 if quick else 40, 4, ROUNDS),
+        ("began b64", began_g, x_celeb, 4 if quick else 8, 2, 1),      # ~3 min per round here
     ]:
-        r = {"case": name, "tf_inc": time_engine(G, x, steps), "ceiling": decoder_ceiling(G, x, steps)}
+        # this machine's throughput drifts by ±20 % from minute to minute (shared host): the engine
+        # and the bare loop are timed alternately, ROUNDS times, and each keeps its best
+        r = {"case": name, "tf_inc": 0.0, "ceiling": np.nan}
+        for _ in range(rounds):
+            r["tf_inc"] = max(r["tf_inc"], time_engine(G, x, steps))
+            if G is vae_g:          # the bare loop is the VAE's question (BEGAN already runs near peak)
+                r["ceiling"] = np.nanmax([r["ceiling"], decoder_ceiling(G, x, steps)])
         r["eager"] = time_eager(G, x, e_steps)
         r["tf1_graph"] = time_tf1(G, x, max(2, steps // 4))
         rows.append(r)
@@ -326,6 +333,10 @@ def main(argv=None):
     print(f"measured float32 matmul peak: {peak:.1f} GFLOP/s (best of sizes "
           + ", ".join(f"{n}: {g:.0f}" for n, g in per_size.items()) + ")", flush=True)
     rows, began_flops, vae_flops = throughput_table(args.quick)
+    peak_after, per_after = machine_peak()          # the peak is a maximum: measured before and after
+    per_size = {n: max(g, per_after[n]) for n, g in per_size.items()}
+    peak = max(peak, peak_after)
+    print(f"matmul peak after the throughput runs: {peak_after:.1f} GFLOP/s; used: {peak:.1f}", flush=True)
     metrics = {"peak_gflops": peak, "vae/flops_per_image_step": vae_flops, "began/flops_per_image_step": began_flops}
     metrics.update({f"peak_gflops/n{n}": g for n, g in per_size.items()})
     for r in rows:
@@ -334,13 +345,15 @@ def main(argv=None):
         key = f"{model}/{batch}"
         metrics[f"{key}/image_steps_per_s"] = r["tf_inc"]
         metrics[f"{key}/frac_peak"] = r["tf_inc"] * flops / 1e9 / peak
-        metrics[f"{key}/bare_fwd_grad_image_steps_per_s"] = r["ceiling"]
-        metrics[f"{key}/bare_fwd_grad_frac_peak"] = r["ceiling"] * flops / 1e9 / peak
-        metrics[f"{key}/engine_vs_bare"] = r["tf_inc"] / r["ceiling"]
+        if np.isfinite(r["ceiling"]):
+            metrics[f"{key}/bare_fwd_grad_image_steps_per_s"] = r["ceiling"]
+            metrics[f"{key}/bare_fwd_grad_frac_peak"] = r["ceiling"] * flops / 1e9 / peak
+            metrics[f"{key}/engine_vs_bare"] = r["tf_inc"] / r["ceiling"]
         metrics[f"{key}/eager_image_steps_per_s"] = r["eager"]
         metrics[f"{key}/tf1_graph_image_steps_per_s"] = r["tf1_graph"]
+        bare = metrics.get(f"{key}/bare_fwd_grad_frac_peak", np.nan) * 100
         print(f"  {key:12s} {metrics[f'{key}/frac_peak'] * 100:5.1f} % of peak (bare forward + input gradient: "
-              f"{metrics[f'{key}/bare_fwd_grad_frac_peak'] * 100:5.1f} %)", flush=True)
+              f"{bare:5.1f} %)", flush=True)
     metrics["mnist_10000x1000_projected_seconds"] = 10000 * 1000 / metrics["vae/b10000/image_steps_per_s"]
     if not args.skip_fast:
         metrics.update(fast_preset(args.quick))
