@@ -5,7 +5,10 @@
 
 Writes ``results/bench_inversion.json`` (metric keys ``<model>/b<batch>/image_steps_per_s`` and
 ``<model>/b<batch>/frac_peak`` for ``vae`` b64 / b1000 / b10000 and ``began`` b64, ``peak_gflops``,
-``fast/image_steps_ratio``, ``fast/max_acc_drop``) and ``bench_inversion.png``. Compares, in one run:
+``fast/image_steps_ratio``, ``fast/max_acc_drop``; for the VAE also ``bare_fwd_grad_frac_peak``, the
+decoder's forward + input gradient alone, the ceiling any inversion of it can reach) and
+``bench_inversion.png``. The host's speed drifts, so the engine and the bare loop are timed
+alternately (``ROUNDS``) and each keeps its best. Compares, in one run:
 
 * ``tf-inc``: :class:`tf_inc.manifold.inversion.Projector` (one tf.function while-loop, per-row Adam);
 * ``eager``: the GradientTape loop a typical TF2 user writes (``tf.Variable`` + Keras Adam);
@@ -55,8 +58,8 @@ ROUNDS = 3
 
 def machine_peak(sizes=PEAK_SIZES):
     """The machine's float32 matmul peak: the best GFLOP/s over square sizes (one size alone
-    misleads: measured here, 2048 ran at 104–110 GFLOP/s while 1536 and 3072 reached 139–149,
-    cache effects), and the per-size figures. Each size runs about 2.7 GFLOP per timing."""
+    misleads: measured here, 2048 ran at 93–113 GFLOP/s while 1536 and 3072 reached 117–149),
+    and the per-size figures. Each size runs about 2.7 GFLOP per timing."""
     per = {n: matmul_peak(n, reps=max(2, int(round(2.7e9 / (2 * n**3))))) for n in sizes}
     return max(per.values()), per
 
