@@ -285,6 +285,10 @@ def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg,
         return pgd(d.whitebox, xs, ys, eps, nb_iter=cfg.pgd_iter, norm=norm, restarts=1, schedule="cosine",
                    seed=cfg.seed + 7919 * r).numpy()
 
+    def checkpoint(done):
+        if partial is not None and done < cfg.pgd_restarts:      # the finished cell is stored by the caller
+            partial[0].put(*partial[1], best=best, alive=alive, restarts_done=np.int64(done), idx=partial[2])
+
     saved = partial[0].get(*partial[1]) if partial is not None else None
     if saved is not None and np.array_equal(saved["idx"], partial[2]):
         best, alive, start = saved["best"], saved["alive"].astype(bool), int(saved["restarts_done"])
@@ -292,15 +296,15 @@ def pgd_survivor_restarts(d: DefenceUnderTest, x, y, norm: str, eps: float, cfg,
         best = one(0, x, y)
         alive = d.predict(best) == y
         start = 1
+        checkpoint(start)
     for r in range(start, cfg.pgd_restarts):
-        if partial is not None:
-            partial[0].put(*partial[1], best=best, alive=alive, restarts_done=np.int64(r), idx=partial[2])
         j = np.where(alive)[0]
         if not len(j):
             break
         xa = one(r, x[j], y[j])
         best[j] = xa
         alive[j] = d.predict(xa) == y[j]
+        checkpoint(r + 1)
     return best, alive
 
 
