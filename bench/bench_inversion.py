@@ -30,6 +30,16 @@ from tf_inc.manifold.inversion import InversionConfig, Projector
 
 
 # ----------------------------------------------------------------------------- helpers
+def best_seconds(fn, reps: int = 3) -> float:
+    """Shortest wall time of ``reps`` calls of ``fn`` (already traced / warmed up by the caller)."""
+    best = np.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def matmul_peak(n: int = 2048, reps: int = 20) -> float:
     """Float32 matmul GFLOP/s of an ``n``×``n`` dependent chain on this machine (best of 3)."""
     a = tf.random.normal((n, n))
@@ -44,12 +54,7 @@ def matmul_peak(n: int = 2048, reps: int = 20) -> float:
         return tf.while_loop(lambda i, _: i < reps, body, (tf.constant(0), a))[1]
 
     run(a, b).numpy()
-    best = 0.0
-    for _ in range(3):
-        t = time.perf_counter()
-        run(a, b).numpy()
-        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t) / 1e9)
-    return best
+    return 2 * n**3 * reps / best_seconds(lambda: run(a, b).numpy()) / 1e9
 
 
 PEAK_SIZES = (512, 1024, 1536, 2048, 3072)
@@ -84,12 +89,7 @@ def decoder_ceiling(G, x, steps: int) -> float:
 
     z0 = tf.random.normal((len(x), G.latent_dim), stddev=G.prior_std)
     run(z0).numpy()
-    best = np.inf
-    for _ in range(3):
-        t = time.perf_counter()
-        run(z0).numpy()
-        best = min(best, time.perf_counter() - t)
-    return len(x) * steps / best
+    return len(x) * steps / best_seconds(lambda: run(z0).numpy())
 
 
 def forward_flops(model) -> float:
@@ -116,12 +116,7 @@ def time_engine(G, x, steps, restarts=1, reps=2):
     proj(x, steps=2)  # trace
 
     def best_time(T):
-        best = np.inf
-        for _ in range(reps):
-            t = time.perf_counter()
-            proj(x, seed=1, steps=T)
-            best = min(best, time.perf_counter() - t)
-        return best
+        return best_seconds(lambda: proj(x, seed=1, steps=T), reps)
 
     return len(x) * restarts * (steps - short) / (best_time(steps) - best_time(short))
 
