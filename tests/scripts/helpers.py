@@ -22,7 +22,8 @@ def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, sub
     By default the script runs as ``__main__`` inside this test process (its own argv, environment
     and working directory, stdout captured): the suite pays TensorFlow's start-up once per worker
     instead of once per script. ``subprocess_run=True`` (implied by ``--strategy``, which must
-    configure devices before TensorFlow starts) runs it in a fresh interpreter instead.
+    configure devices before TensorFlow starts) runs it in a fresh interpreter instead; ``timeout``
+    applies to that subprocess only (an in-process run is bounded by the suite's own limits).
     """
     argv = [f"scripts/{name}.py", "--out", str(out_dir), *map(str, args)]
     env = {"TF_INC_MODELS": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
