@@ -254,6 +254,7 @@ class SkipNet:
         return _per_key_uniform(keys, seed, 2, list(self.code_shape), 0.0, self.config.input_scale)
 
     # ------------------------------------------------------------------ forward
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, params, code) -> tf.Tensor:
         """``(K, P)`` weights, ``(K, Hc, Wc, Cz)`` codes -> ``(K, H, W, C)`` images in [0, 1].
 
