@@ -124,9 +124,12 @@ def mirrored(out: Path):
         res[f"inv_single_{k}"], res[f"inv_sharded_{k}"] = single[k], sharded[k]
     # DIP fits (per-row early stopping) sharded over the two replicas: 5 images, so one replica's
     # shard is padded; batch_size 2 networks per replica per call, so there are two calls
+    # (a two-scale, 8-channel network: the sharding is under test here, not the architecture)
     from tf_inc.defences.dip import DIPConfig, DIPFitter
+    from tf_inc.models.skip_net import SkipNetConfig
 
-    fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=30, mse_threshold=0.008, batch_size=2))
+    fitter = DIPFitter((28, 28, 1), DIPConfig(max_iterations=30, mse_threshold=0.02, batch_size=2),
+                       net=SkipNetConfig.uniform(2, 8, 8, 2, input_channels=4, canvas_multiple=32))
     for name, strategy in (("single", None), ("sharded", mirror)):
         r = fitter(x_te[:5], snapshots=(10,), strategy=strategy)
         res[f"dip_{name}_x_hat"], res[f"dip_{name}_it"] = r.x_hat, r.iterations
