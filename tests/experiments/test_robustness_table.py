@@ -6,9 +6,11 @@ from tf_inc.errors import InputError
 from tf_inc.experiments.robustness_table import (
     CellStore,
     RobustnessTableConfig,
+    block_ranges,
     config_fingerprint,
     noise_control,
     parse_budget,
+    parse_shard,
     project_to_budget,
     wilson,
     within_budget,
@@ -103,3 +105,38 @@ def test_pgd_restarts_resume_after_a_kill_with_the_same_result(tmp_path, monkeyp
     calls.clear()
     pgd_survivor_restarts(d, x, y, "inf", 0.1, cfg, partial=other)
     assert calls[0] == 0
+
+
+def test_blocks_and_shards():
+    assert block_ranges(8, 0) == [(0, 8)] and block_ranges(8, 8) == [(0, 8)] and block_ranges(8, 20) == [(0, 8)]
+    assert block_ranges(8, 3) == [(0, 3), (3, 6), (6, 8)]
+    with pytest.raises(InputError):
+        block_ranges(8, -1)
+    assert parse_shard("") is None and parse_shard("0/1") == (0, 1) and parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "-1/2", "1/0", "1", "a/b", "1/2/3"):
+        with pytest.raises(InputError, match="--shard"):
+            parse_shard(bad)
+    # the block layout and the shard are not part of the settings that key the cells
+    fp = config_fingerprint(RobustnessTableConfig())
+    assert config_fingerprint(RobustnessTableConfig(block_size=50, shard="1/4")) == fp
+    assert config_fingerprint(RobustnessTableConfig(seed=1)) != fp
+    from tf_inc.experiments.robustness_table import run
+
+    with pytest.raises(InputError, match="--block-size"):       # refused before any model is loaded
+        run(RobustnessTableConfig(shard="0/2"))
+
+
+def test_shard_from_tf_config(monkeypatch):
+    import json
+
+    cluster = {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"]}
+    for task, want in ((("chief", 0), (0, 3)), (("worker", 0), (1, 3)), (("worker", 1), (2, 3))):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": task[0], "index": task[1]}}))
+        assert parse_shard("tf_config") == want
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"], "ps": ["b:1"]},
+                                                "task": {"type": "ps", "index": 0}}))
+    with pytest.raises(InputError, match="neither a chief nor a worker"):
+        parse_shard("tf_config")
+    monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(InputError, match="TF_CONFIG"):
+        parse_shard("tf_config")

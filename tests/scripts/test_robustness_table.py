@@ -1,7 +1,8 @@
 """The robustness table end to end on the session's small models: keys, worst case, checks, resume."""
+import numpy as np
 import pytest
 
-from tests.scripts.helpers import run_script
+from tests.scripts.helpers import _run_in_process, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -55,3 +56,31 @@ def test_robustness_table_end_to_end_and_resume(models, tmp_path):
     same = {k: v for k, v in rec2["metrics"].items() if not k.startswith("seconds/")}
     assert same == {k: v for k, v in m.items() if not k.startswith("seconds/")}
     assert rec2["runtime_s"] < rec["runtime_s"]
+
+
+def test_sharded_blocks_merge_to_the_unsharded_table(models, tmp_path):
+    """--shard I/K computes its blocks only; the merge run equals one process with the same blocks."""
+    args = ["--n", "8", "--block-size", "3", "--defences", "none", "--attacks", "transfer", "fgsm", "pgd", "latent",
+            "--budgets", "linf_0.3", "l2_4.0", "--pgd-iter", "4", "--pgd-restarts", "2", "--latent-steps", "20",
+            "--latent-search-steps", "2", "--check-n", "4"]
+    one, _ = run_script("robustness_table", args + ["--run-dir", str(tmp_path / "one")], models, tmp_path / "a")
+    shards = tmp_path / "shards"
+    for i in (1, 0):                               # any order; shard 1 of 2 takes block 2 (images 6, 7)
+        stdout = _run_in_process(["scripts/robustness_table.py", "--out", str(tmp_path / f"s{i}"), *args,
+                                  "--run-dir", str(shards), "--shard", f"{i}/2"],
+                                 {"TF_INC_MODELS": str(models), "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert f"shard {i}/2: blocks {[[0, 1], [2]][i]} stored" in stdout
+        assert stdout.strip().splitlines()[-1].endswith(f"shard_{i}_of_2.json")
+        assert not (tmp_path / f"s{i}" / "robustness_table.json").exists()     # a shard writes no table
+    [fp] = [p for p in shards.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in (fp / "blocks3").iterdir()) == ["b00000", "b00001", "b00002"]
+    assert (fp / "none__standalone__linf_0.3.npz").exists()          # shard 0 stored the checks' cells
+    merged, stdout = run_script("robustness_table", args + ["--run-dir", str(shards)], models, tmp_path / "m")
+    assert merged["runtime_s"] < one["runtime_s"]                      # nothing left to compute
+    drop = lambda m: {k: v for k, v in m.items() if not k.startswith("seconds/")}  # noqa: E731
+    assert drop(merged["metrics"]) == drop(one["metrics"])
+    assert one["metrics"]["block_size"] == 3 and one["metrics"]["n"] == 8
+    for cell in (fp / "blocks3").glob("b*/none__pgd__l2_4.0.npz"):       # per-image rows, block by block
+        b = cell.parent.name
+        np.testing.assert_array_equal(np.load(cell)["ok"], np.load(tmp_path / "one" / fp.name / "blocks3" / b /
+                                                                     "none__pgd__l2_4.0.npz")["ok"])

@@ -34,18 +34,29 @@ defence as deployed (full INC, its own seed), never by the attacker's copies.
 
 Each (defence, attack, budget) cell is checkpointed under ``run_dir``; a killed
 run resumes at the next cell.
+
+**Sharding** (several processes or hosts over one shared ``run_dir``): with ``block_size`` B > 0
+the subset is cut into consecutive blocks of B images, and every block runs the whole cascade on
+its own (its own cells, candidate cache and PGD checkpoints, attack seeds offset by the block
+index). An image's verdicts then depend only on its block, never on which process ran it, so
+``--shard I/K`` (or ``--shard tf_config``: I and K from ``TF_CONFIG``'s task and cluster) computes
+the blocks ``shard_indices(n_blocks, I, K)`` and nothing else; shard 0 also stores the saturation
+curve and the standalone / unbounded checks. A run without ``--shard`` (same flags otherwise)
+merges the stored blocks, computes any that are missing, and writes the table; the result equals
+the unsharded run with the same ``block_size``. ``block_size = 0`` (the default) is one block.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from tf_inc.bounds import check_count
 from tf_inc.errors import InputError
 from tf_inc.experiments.resumable import load_npz, save_npz
 from tf_inc.manifold.inversion import InversionConfig
@@ -106,6 +117,12 @@ class RobustnessTableConfig:
     saturation_budget: str = field(default="linf_0.3", metadata={"help": "budget of the saturation curve"})
     check_n: int = field(default=20, metadata={"help": "images of the unbounded (ℓ∞ 1.0) check"})
     run_dir: str = field(default="runs/robustness_table", metadata={"help": "per-cell checkpoints (resume)"})
+    block_size: int = field(default=0, metadata={
+        "help": "images per independently computed block (0: the whole subset is one block); "
+                "needed > 0 to shard"})
+    shard: str = field(default="", metadata={
+        "help": "I/K: compute only worker I's share of the blocks (of K workers) into run_dir; "
+                "'tf_config': I and K from TF_CONFIG; empty: every block, then write the table"})
 
 
 # --------------------------------------------------------------------------- defences
@@ -350,6 +367,13 @@ class CellStore:
     def put(self, *key, **arrays):
         save_npz(self.path(*key), **arrays)
 
+    def child(self, *parts: str) -> "CellStore":
+        """The store of a sub-directory (one block's cells)."""
+        sub = CellStore.__new__(CellStore)
+        sub.root = self.root.joinpath(*parts)
+        sub.root.mkdir(parents=True, exist_ok=True)
+        return sub
+
 
 def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
     """Cells are reused only under the same settings **and the same model weights**: retraining a
@@ -358,7 +382,9 @@ def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
     import json
     from dataclasses import asdict
 
-    keep = {k: v for k, v in asdict(cfg).items() if k not in ("out", "run_dir", "defences", "attacks", "budgets")}
+    # the block layout names its own sub-directory (``blocks<B>/``); the shard is who runs a block
+    keep = {k: v for k, v in asdict(cfg).items()
+            if k not in ("out", "run_dir", "defences", "attacks", "budgets", "block_size", "shard")}
     h = hashlib.sha256(json.dumps(keep, sort_keys=True).encode())
     for name in sorted(models or {}):
         model = models[name]
@@ -394,70 +420,161 @@ def wilson(k: int, n: int, z: float = 1.96):
     return (max(0.0, c - h), min(1.0, c + h))
 
 
+def block_ranges(n: int, block_size: int) -> List[Tuple[int, int]]:
+    """``[(start, stop), …]`` of the consecutive blocks (one block when ``block_size`` is 0 or ≥ n)."""
+    check_count(block_size, "block_size", 0)
+    if block_size == 0 or block_size >= n:
+        return [(0, n)]
+    return [(s, min(s + block_size, n)) for s in range(0, n, block_size)]
+
+
+def parse_shard(shard: str) -> Optional[Tuple[int, int]]:
+    """``"I/K"`` → ``(I, K)``; ``"tf_config"`` → this task's place among ``TF_CONFIG``'s chief and
+    workers; ``""`` → ``None`` (no sharding)."""
+    if not shard:
+        return None
+    if shard == "tf_config":
+        from tf_inc.training.distribute import tf_config
+
+        c = tf_config()
+        tasks = [("chief", i) for i in range(len(c["cluster"].get("chief", [])))] + \
+                [("worker", i) for i in range(len(c["cluster"].get("worker", [])))]
+        me = (c["task"]["type"], c["task"]["index"])
+        if me not in tasks:
+            raise InputError(f"--shard tf_config: task {me} is neither a chief nor a worker of TF_CONFIG")
+        return tasks.index(me), len(tasks)
+    try:
+        i, k = (int(v) for v in shard.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must be I/K (e.g. 0/4) or tf_config, got {shard!r}") from None
+    if k < 1 or not 0 <= i < k:
+        raise InputError(f"--shard {shard}: need 0 <= I < K")
+    return i, k
+
+
+def compute_cells(cfg, defences, orders, models, x, y, store: CellStore, bar=None) -> Dict[tuple, dict]:
+    """Every (defence, attack, budget) cell of the cascade on images ``x`` (one block), from the
+    store or computed and stored; ``{key: {"ok", "ran", "seconds"}}``."""
+    cache = CandidateCache(store, x, y)
+    robust: Dict = {}
+    out: Dict[tuple, dict] = {}
+    for dname in defences:
+        d = defences[dname]
+        for budget in cfg.budgets:
+            for attack in ["clean"] + orders[dname] + ["noise"]:
+                if bar is not None:
+                    bar.set_postfix_str(f"{dname}/{attack}/{budget}")
+                norm, eps = parse_budget(budget)
+                key = (dname, attack, budget)
+                cell = store.get(*key)
+                if cell is None:
+                    t0 = time.time()
+                    if attack == "clean":
+                        cached = store.get(dname, "clean", "all")
+                        if cached is None:
+                            ok = d.predict(x) == y
+                            store.put(dname, "clean", "all", ok=ok)
+                        else:
+                            ok = cached["ok"]
+                        cell = {"ok": ok, "ran": np.ones(len(x), bool), "seconds": np.float64(time.time() - t0)}
+                    else:                  # the defence's order lists only the attacks applicable to it
+                        standalone = attack == "noise"
+                        alive = np.ones(len(x), bool) if standalone else robust[(dname, budget)].copy()
+                        idx = np.where(alive)[0]
+                        ok = alive.copy()
+                        ran = np.zeros(len(x), bool)
+                        if len(idx):
+                            if attack == "noise":
+                                xa, judged = noise_control(x[idx], norm, eps, cfg.seed), None
+                            else:
+                                xa, judged = run_attack(attack, d, x[idx], y[idx], budget, cfg, models, cache, idx)
+                            if not within_budget(xa, x[idx], norm, eps).all():
+                                raise RuntimeError(f"{attack} produced out-of-budget examples at {budget}")
+                            ok[idx] = d.predict(xa) == y[idx] if judged is None else judged
+                            ran[idx] = True
+                        cell = {"ok": ok, "ran": ran, "seconds": np.float64(time.time() - t0)}
+                    store.put(*key, **cell)
+                if attack != "noise":      # cumulative: the next attack runs on this one's survivors
+                    robust[(dname, budget)] = cell["ok"].astype(bool)
+                out[key] = {k: np.asarray(cell[k]) for k in ("ok", "ran", "seconds")}
+                if bar is not None:
+                    bar.update(1)
+    return out
+
+
 def run(cfg: RobustnessTableConfig):
+    import json
+
     from tqdm.auto import tqdm
 
     from tf_inc.data.mnist import load_mnist
     from tf_inc.experiments.results import Timer, write_results
+    from tf_inc.experiments.sharding import shard_indices
 
     for b in cfg.budgets + [cfg.saturation_budget]:
         parse_budget(b)
+    shard = parse_shard(cfg.shard)
+    check_count(cfg.block_size, "block_size", 0)
+    if shard is not None and cfg.block_size == 0:
+        raise InputError("--shard needs --block-size > 0 (the unit of work a shard takes)")
     timer = Timer()
     x, y = load_mnist("test", cfg.n)
+    blocks = block_ranges(len(x), cfg.block_size)
     models = load_models(cfg)
     defences = build_defences(cfg, models)
     store = CellStore(Path(cfg.run_dir), config_fingerprint(cfg, models))
-    cache = CandidateCache(store, x, y)
-    metrics: Dict = {"n": len(x)}
     orders = {dname: d.order(cfg.attacks) for dname, d in defences.items()}
+    mine = range(len(blocks)) if shard is None else shard_indices(len(blocks), *shard)
+    per_block = sum(len(cfg.budgets) * (len(orders[d]) + 2) for d in defences)
+    bar = tqdm(total=per_block * len(mine), desc="defence × attack × budget" + (" × block" if len(blocks) > 1 else ""),
+               unit="cell")
+    parts = []
+    for b in mine:
+        s, e = blocks[b]
+        if len(blocks) == 1:       # the unsharded layout (and seeds) of the whole subset
+            parts.append(compute_cells(cfg, defences, orders, models, x, y, store, bar))
+        else:
+            bcfg = replace(cfg, seed=cfg.seed + 100_003 * int(b))      # attack seeds differ per block
+            bstore = store.child(f"blocks{cfg.block_size}", f"b{int(b):05d}")
+            parts.append(compute_cells(bcfg, defences, orders, models, x[s:e], y[s:e], bstore, bar))
+    bar.close()
+
+    if shard is not None:
+        # shard 0 also stores the cells every merge needs besides the blocks
+        if shard[0] == 0:
+            saturation_curve(cfg, defences, models, x, y, store)
+            for d in defences.values():
+                standalone_accuracies(cfg, d, models, x, y, store)
+                unbounded_accuracy(cfg, d, x, y, store)
+        path = store.root / f"shard_{shard[0]}_of_{shard[1]}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"shard": list(shard), "blocks": [int(b) for b in mine],
+                                   "block_size": cfg.block_size, "n": cfg.n, "cells": per_block * len(mine),
+                                   "seconds": timer.elapsed}, indent=1))
+        tmp.replace(path)
+        print(f"[robustness_table] shard {shard[0]}/{shard[1]}: blocks {[int(b) for b in mine]} stored in "
+              f"{store.root}; run again without --shard (same flags) to merge and write the table", flush=True)
+        return {"json": path}
+
+    cells = {key: {"ok": np.concatenate([p[key]["ok"] for p in parts]).astype(bool),
+                   "seconds": float(sum(float(p[key]["seconds"]) for p in parts))} for key in parts[0]}
+    metrics: Dict = {"n": len(x)}
+    if len(blocks) > 1:
+        metrics["block_size"] = cfg.block_size
     metrics.update({f"order/{dname}": order for dname, order in orders.items()})
     metrics.update({f"mode/{dname}": d.mode for dname, d in defences.items()})
-    cells = [(d, a, b) for d in defences for b in cfg.budgets for a in ["clean"] + orders[d] + ["noise"]]
-    bar = tqdm(cells, desc="defence × attack × budget", unit="cell")
     robust: Dict = {}
-    for dname, attack, budget in bar:
-        d = defences[dname]
-        bar.set_postfix_str(f"{dname}/{attack}/{budget}")
-        norm, eps = parse_budget(budget)
-        key = (dname, attack, budget)
-        cell = store.get(*key)
-        if cell is None:
-            t0 = time.time()
-            if attack == "clean":
-                cached = store.get(dname, "clean", "all")
-                if cached is None:
-                    ok = d.predict(x) == y
-                    store.put(dname, "clean", "all", ok=ok)
-                else:
-                    ok = cached["ok"]
-                cell = {"ok": ok, "ran": np.ones(len(x), bool), "seconds": np.float64(time.time() - t0)}
-            else:                          # the defence's order lists only the attacks applicable to it
-                standalone = attack == "noise"
-                alive = np.ones(len(x), bool) if standalone else robust[(dname, budget)].copy()
-                idx = np.where(alive)[0]
-                ok = alive.copy()
-                ran = np.zeros(len(x), bool)
-                if len(idx):
-                    if attack == "noise":
-                        xa, judged = noise_control(x[idx], norm, eps, cfg.seed), None
-                    else:
-                        xa, judged = run_attack(attack, d, x[idx], y[idx], budget, cfg, models, cache, idx)
-                    if not within_budget(xa, x[idx], norm, eps).all():
-                        raise RuntimeError(f"{attack} produced out-of-budget examples at {budget}")
-                    ok[idx] = d.predict(xa) == y[idx] if judged is None else judged
-                    ran[idx] = True
-                cell = {"ok": ok, "ran": ran, "seconds": np.float64(time.time() - t0)}
-            store.put(*key, **cell)
+    for (dname, attack, budget), cell in cells.items():
         if attack == "clean":
-            robust[(dname, budget)] = cell["ok"].astype(bool)
+            robust[(dname, budget)] = cell["ok"]
             metrics.setdefault(f"{dname}/clean", float(cell["ok"].mean()))
         elif attack == "noise":
             metrics[f"{dname}/noise/{budget}"] = float(cell["ok"].mean())
         else:
             # cumulative: accuracy after the ensemble up to this attack (it ran on the survivors)
-            robust[(dname, budget)] = cell["ok"].astype(bool)
+            robust[(dname, budget)] = cell["ok"]
             metrics[f"{dname}/{attack}/{budget}"] = float(cell["ok"].mean())
-        metrics[f"seconds/{dname}/{attack}/{budget}"] = float(cell["seconds"])
+        metrics[f"seconds/{dname}/{attack}/{budget}"] = cell["seconds"]
     for (dname, budget), ok in robust.items():
         k = int(ok.sum())
         metrics[f"{dname}/worst/{budget}"] = k / len(x)
@@ -509,10 +626,21 @@ def standalone_accuracies(cfg, d: DefenceUnderTest, models, x, y, store) -> Dict
     return {k: float(v) for k, v in cell.items()}
 
 
-def sanity_checks(cfg, defences, m: Dict, models, x, y, store) -> Dict:
-    """Carlini et al. (2019)'s checks, computed and stored; a failed check is reported, never hidden."""
+def unbounded_accuracy(cfg, d: DefenceUnderTest, x, y, store) -> float:
+    """Accuracy of ``d`` under white-box PGD at ℓ∞ 1.0 (any image reachable) on ``x[:check_n]``."""
     from tf_inc.attacks import pgd
 
+    cell = store.get(d.name, "unbounded", "linf_1.0")
+    if cell is None:
+        xs, ys = x[: cfg.check_n], y[: cfg.check_n]
+        xa = pgd(d.whitebox, xs, ys, 1.0, nb_iter=min(cfg.pgd_iter, 50), restarts=1, seed=cfg.seed).numpy()
+        cell = {"acc": np.float64((d.predict(xa) == ys).mean())}
+        store.put(d.name, "unbounded", "linf_1.0", **cell)
+    return float(cell["acc"])
+
+
+def sanity_checks(cfg, defences, m: Dict, models, x, y, store) -> Dict:
+    """Carlini et al. (2019)'s checks, computed and stored; a failed check is reported, never hidden."""
     checks = {}
     for dname in defences:
         for kind in ("linf", "l2"):
@@ -533,15 +661,9 @@ def sanity_checks(cfg, defences, m: Dict, models, x, y, store) -> Dict:
             if noise is not None and worst is not None:
                 checks[f"checks/{dname}/noise_weaker_than_attacks/{b}"] = bool(noise >= worst - 1e-9)
         # unbounded budget: ℓ∞ 1.0 must drive accuracy to chance or below
-        cell = store.get(dname, "unbounded", "linf_1.0")
-        if cell is None:
-            d = defences[dname]
-            xs, ys = x[: cfg.check_n], y[: cfg.check_n]
-            xa = pgd(d.whitebox, xs, ys, 1.0, nb_iter=min(cfg.pgd_iter, 50), restarts=1, seed=cfg.seed).numpy()
-            cell = {"acc": np.float64((d.predict(xa) == ys).mean())}
-            store.put(dname, "unbounded", "linf_1.0", **cell)
-        m[f"{dname}/unbounded/linf_1.0"] = float(cell["acc"])
-        checks[f"checks/{dname}/unbounded_to_chance"] = bool(float(cell["acc"]) <= 0.1 + 1e-9)
+        acc = unbounded_accuracy(cfg, defences[dname], x, y, store)
+        m[f"{dname}/unbounded/linf_1.0"] = acc
+        checks[f"checks/{dname}/unbounded_to_chance"] = bool(acc <= 0.1 + 1e-9)
     sat = m.get("saturation/inc_acc")
     if sat and len(sat) >= 2:
         steps = m["saturation/steps"]
