@@ -5,12 +5,13 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.tf-inc-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast models models-retrain imagenet export bench report clean-results help
+.PHONY: install demo test test-fast test-durations models models-retrain imagenet export bench report clean-results help
 
 help:
 	@echo "make demo       set up .venv, train/reuse the MNIST models, run Figure 3 (results/)"
 	@echo "make test       set up .venv and run the whole test suite (what CI runs)"
 	@echo "make test-fast  the suite without the slow end-to-end tests"
+	@echo "make test-durations  the whole suite, rewriting tests/file_durations.json (the order files run in)"
 	@echo "make models     check the shipped MNIST models against models/MANIFEST.json (trains any that are missing)"
 	@echo "make models-retrain  retrain the shipped MNIST models from scratch (about 1 h on 2 CPU cores)"
 	@echo "make export     write TF-Serving SavedModels to exported/"
@@ -52,11 +53,18 @@ imagenet: install
 demo: models
 	$(BIN)/python scripts/figure3_mnist_fgsm.py --n 100 --out results/demo
 
+# --no-loadscope-reorder: files run longest first, as tests/conftest.py orders them
+# (from tests/file_durations.json), so both workers finish together
+XDIST = -n 2 --dist loadfile --no-loadscope-reorder
+
 test: install
-	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra $(XDIST) --durations=30 $(PYTEST_ARGS)
 
 test-fast: install
-	$(BIN)/python -m pytest -q -ra -n 2 --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -ra $(XDIST) -m "not slow" $(PYTEST_ARGS)
+
+test-durations: install   ## re-measure the per-file times that order the suite
+	TF_INC_RECORD_DURATIONS=tests/file_durations.json $(BIN)/python -m pytest -q -ra $(XDIST) $(PYTEST_ARGS)
 
 export: models
 	$(BIN)/python -m tf_inc.serving --out exported

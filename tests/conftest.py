@@ -14,6 +14,54 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parent.parent
 
+# ----------------------------------------------------------------------------- scheduling
+#: Measured seconds per test file (``make test-durations`` rewrites it from a full run). The
+#: suite runs on pytest-xdist with ``--dist loadfile --no-loadscope-reorder``: whole files go to
+#: whichever worker is free, in collection order. Collecting the longest files first (longest
+#: processing time first) leaves only short files for the end, so the two workers finish
+#: together instead of one waiting while the other runs a long file it picked up last.
+DURATIONS = Path(__file__).with_name("file_durations.json")
+
+
+def _file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    import json
+
+    try:
+        known = json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return
+    if not known:
+        return
+    typical = sorted(known.values())[len(known) // 2]          # a file not measured yet: the median
+    order = {}
+    for it in items:                                          # first appearance of each file
+        order.setdefault(_file_of(it.nodeid), len(order))
+    items.sort(key=lambda it: (-known.get(_file_of(it.nodeid), typical), order[_file_of(it.nodeid)]))
+
+
+_RECORD = os.environ.get("TF_INC_RECORD_DURATIONS")
+_spent: dict = {}
+
+
+def pytest_runtest_logreport(report):
+    if _RECORD and not os.environ.get("PYTEST_XDIST_WORKER"):   # on the controller (or a plain run)
+        f = _file_of(report.nodeid)
+        _spent[f] = _spent.get(f, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _RECORD and _spent and not os.environ.get("PYTEST_XDIST_WORKER"):
+        import json
+
+        out = Path(_RECORD)
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_spent.items())}, indent=1) + "\n")
+        tmp.replace(out)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_models_dir(tmp_path_factory):

@@ -50,13 +50,13 @@ def test_robust_training_softens_the_classifier_on_the_manifold(trained_classifi
     robust.set_weights(trained_classifier.get_weights())
     from tf_inc.defences.robust_training import RobustTrainingConfig
 
-    cfg = RobustTrainingConfig(attack_steps=40, n_pairs=24, mu=5.0, every_k=1)
+    cfg = RobustTrainingConfig(attack_steps=20, n_pairs=12, mu=5.0, every_k=1)
     trainer = RobustManifoldTrainer(robust, trained_vae.decoder, cfg)
-    trainer.compile(optimizer=keras.optimizers.Adam(3e-4))      # measured: KL 0.472 -> 0.144, acc -0.4 pt
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))      # measured: KL 0.472 -> 0.157, acc -1.0 pt
     from tf_inc.data.mnist import load_mnist
 
     x_tr, y_tr = load_mnist("train", 2000)
-    hist = trainer.fit(x_tr, y_tr, batch_size=50, epochs=1, steps_per_epoch=20, verbose=0)
+    hist = trainer.fit(x_tr, y_tr, batch_size=50, epochs=1, steps_per_epoch=10, verbose=0)
     assert {"ce", "adv", "loss", "ce_step", "adv_step"} <= set(hist.history)
     before = pair_metrics(pairs.p, pairs.p2, pairs.valid)
     after_p = evaluate_pairs(robust, pairs.x, pairs.x2)
