@@ -81,9 +81,11 @@ def test_bounds_travel_with_the_data(trained_classifier, batch):
 
 
 @pytest.mark.parametrize("attack, kw", [
-    (cw_l2, dict(binary_search_steps=4, max_iterations=200, learning_rate=5e-2)),
-    (cw_linf, dict(max_iterations=150, learning_rate=5e-2, initial_const=1e-1, outer_steps=8)),
-    (cw_l0, dict(max_iterations=100, learning_rate=5e-2, outer_steps=10)),
+    # budgets well below the defaults (measured on these 16 digits: all fooled; median ℓ2 1.57,
+    # ℓ∞ 0.21, ℓ0 38.5 pixels against the bounds below)
+    (cw_l2, dict(binary_search_steps=3, max_iterations=100, learning_rate=5e-2)),
+    (cw_linf, dict(max_iterations=75, learning_rate=5e-2, initial_const=1e-1, outer_steps=8)),
+    (cw_l0, dict(max_iterations=60, learning_rate=5e-2, outer_steps=8)),
 ])
 def test_carlini_wagner(attack, kw, trained_classifier, batch):
     x, y = batch
@@ -106,7 +108,7 @@ def test_carlini_wagner(attack, kw, trained_classifier, batch):
 def test_cw_l2_confidence_margin(trained_classifier, batch):
     x, y = batch
     x, y = x[:8], y[:8]
-    xa = cw_l2(trained_classifier, x, y, confidence=5.0, binary_search_steps=4, max_iterations=200,
+    xa = cw_l2(trained_classifier, x, y, confidence=5.0, binary_search_steps=3, max_iterations=100,
                learning_rate=5e-2)
     z = trained_classifier(xa).numpy()
     fooled = z.argmax(1) != y
