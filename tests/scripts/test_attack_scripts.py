@@ -14,7 +14,7 @@ def models(trained_classifier, trained_vae, isolated_models_dir):
 
 
 def test_table1_mnist(models, tmp_path):
-    rec, _ = run_script("table1_attacks", ["--n", "12", "--cw-iterations", "100", "--cw-binary-steps", "4",
+    rec, _ = run_script("table1_attacks", ["--n", "12", "--cw-iterations", "100", "--cw-binary-steps", "3",
                                            "--cw-learning-rate", "0.05", "--cw-l0-outer-steps", "4",
                                            "--cw-linf-outer-steps", "4", *INC_FAST], models, tmp_path)
     m = rec["metrics"]
