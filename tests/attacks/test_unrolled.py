@@ -69,7 +69,7 @@ def test_pgd_through_the_unroll_lowers_inc_accuracy(trained_vae, trained_classif
     x, y = digits
     model = UnrolledInversion(trained_vae.decoder, trained_classifier, steps=K, encoder=trained_vae.encoder)
     inc = _inc(trained_vae, trained_classifier, encoder=trained_vae.encoder)
-    xa = pgd(model, x, y, 0.3, nb_iter=10, eps_iter=0.05).numpy()
+    xa = pgd(model, x, y, 0.3, nb_iter=5, eps_iter=0.1).numpy()
     assert np.abs(xa - x).max() <= 0.3 + 1e-6 and xa.min() >= 0 and xa.max() <= 1
     clean = float((inc.predict(x)["label"] == y).mean())
     adv = float((inc.predict(xa)["label"] == y).mean())
