@@ -13,6 +13,7 @@ def test_table2_dip_script_end_to_end(trained_classifier, isolated_models_dir, t
         "--n", "6", "--eps", "0.05", "0.4", "--max-iterations", "40", "20", "--batch-size", "8", "--bim-steps", "5",
         "--curve-n", "3", "--curve-iterations", "5", "20", "--curve-eps", "0.4",
         "--bpda-n", "2", "--bpda-eps", "0.4", "--recon-eps", "0.05", "--recon-images", "3",
+        "--net-scales", "2", "--net-down", "8", "--net-up", "8", "--net-skip", "2", "--net-code-channels", "4",
     ], isolated_models_dir, out)
     assert "training" not in stdout.lower()                  # found the session's classifier by name
     assert rec["paper_ref"] == "Table 2" and rec["dataset"] == "mnist"
