@@ -6,6 +6,13 @@ result JSON went. Resumable: a killed run continues at the next (defence, attack
 
     python scripts/robustness_table.py                        # n = 200, every defence and attack
     python scripts/robustness_table.py --n 20 --defences none inc --pgd-iter 20
+
+Several processes or hosts over a shared run directory: each runs its share of the image blocks,
+then one run without ``--shard`` merges them and writes the table (README, "Running on several
+GPUs / machines")::
+
+    python scripts/robustness_table.py --block-size 25 --run-dir /shared/rt --shard 0/4   # ... 3/4
+    python scripts/robustness_table.py --block-size 25 --run-dir /shared/rt
 """
 from tf_inc.cli import run_script
 from tf_inc.experiments.robustness_table import RobustnessTableConfig, run
