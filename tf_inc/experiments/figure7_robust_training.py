@@ -84,7 +84,7 @@ def run(cfg: Figure7Config):
     ax.set_yscale("log")
     ax.legend()
     ax.set_title(f"Robust manifold training ({cfg.dataset})")
-    metrics["robust_model"] = str(model_path(f"{cfg.dataset}_classifier_robust.keras"))
+    metrics["robust_model"] = model_path(f"{cfg.dataset}_classifier_robust.keras").name    # in the models dir
     paper = {k: v for k, v in PAPER.items() if k in metrics}
     return write_results(NAME, out=cfg.out, paper_ref="Figure 7 / §4.3", dataset=cfg.dataset, config=cfg,
                          metrics=metrics, paper=paper, runtime_s=timer.elapsed, figures={"": fig})
