@@ -59,6 +59,7 @@ import tensorflow as tf
 from tf_inc.bounds import check_count
 from tf_inc.errors import InputError
 from tf_inc.experiments.resumable import load_npz, save_npz
+from tf_inc.io import atomic_write_json
 from tf_inc.manifold.inversion import InversionConfig
 
 NAME = "robustness_table"
@@ -503,8 +504,6 @@ def compute_cells(cfg, defences, orders, models, x, y, store: CellStore, bar=Non
 
 
 def run(cfg: RobustnessTableConfig):
-    import json
-
     from tqdm.auto import tqdm
 
     from tf_inc.data.mnist import load_mnist
@@ -547,11 +546,9 @@ def run(cfg: RobustnessTableConfig):
                 standalone_accuracies(cfg, d, models, x, y, store)
                 unbounded_accuracy(cfg, d, x, y, store)
         path = store.root / f"shard_{shard[0]}_of_{shard[1]}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"shard": list(shard), "blocks": [int(b) for b in mine],
-                                   "block_size": cfg.block_size, "n": cfg.n, "cells": per_block * len(mine),
-                                   "seconds": timer.elapsed}, indent=1))
-        tmp.replace(path)
+        atomic_write_json(path, {"shard": list(shard), "blocks": [int(b) for b in mine],
+                                 "block_size": cfg.block_size, "n": cfg.n, "cells": per_block * len(mine),
+                                 "seconds": timer.elapsed})
         print(f"[robustness_table] shard {shard[0]}/{shard[1]}: blocks {[int(b) for b in mine]} stored in "
               f"{store.root}; run again without --shard (same flags) to merge and write the table", flush=True)
         return {"json": path}
