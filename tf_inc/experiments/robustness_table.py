@@ -370,10 +370,7 @@ class CellStore:
 
     def child(self, *parts: str) -> "CellStore":
         """The store of a sub-directory (one block's cells)."""
-        sub = CellStore.__new__(CellStore)
-        sub.root = self.root.joinpath(*parts)
-        sub.root.mkdir(parents=True, exist_ok=True)
-        return sub
+        return CellStore(self.root.joinpath(*parts[:-1]), parts[-1])
 
 
 def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
