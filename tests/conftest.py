@@ -55,12 +55,9 @@ def pytest_runtest_logreport(report):
 
 def pytest_sessionfinish(session, exitstatus):
     if _RECORD and _spent and not os.environ.get("PYTEST_XDIST_WORKER"):
-        import json
+        from tf_inc.io import atomic_write_json
 
-        out = Path(_RECORD)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: round(v, 1) for k, v in sorted(_spent.items())}, indent=1) + "\n")
-        tmp.replace(out)
+        atomic_write_json(Path(_RECORD), {k: round(v, 1) for k, v in sorted(_spent.items())})
 
 
 @pytest.fixture(scope="session", autouse=True)
