@@ -15,9 +15,11 @@ from tf_inc.defences.adversarial_training import (
 from tf_inc.errors import InputError
 
 # One short epoch of FGSM-RS fine-tuning (3000 train images, ε = 0.2) of the shipped classifier.
-# Measured on 200 test digits, PGD-20 accuracy standard → fine-tuned: ε = 0.1: 0.645 → 0.84,
-# ε = 0.2: 0.0 → 0.245. (Robustness at ε = 0.3 needs the full run, not one short epoch.)
+# Measured on the first 200 test digits, PGD-20 accuracy standard → fine-tuned: ε = 0.1: 0.645 → 0.84,
+# ε = 0.2: 0.0 → 0.245. (Robustness at ε = 0.3 needs the full run, not one short epoch.) The test
+# attacks the first N_EVAL = 100 of them (half the PGD time): 0.63 → 0.82 and 0.0 → 0.24.
 TRAIN_EPS = 0.2
+N_EVAL = 100
 MIN_GAIN = {0.1: 0.10, 0.2: 0.15}
 
 
@@ -49,7 +51,7 @@ def test_adversarial_fine_tuning_beats_the_standard_classifier_under_pgd(trained
     loaded = zoo.adversarially_trained_classifier("mnist")
     assert loaded.bounds == (0.0, 1.0)
 
-    x, y = load_mnist("test", 200)
+    x, y = load_mnist("test", N_EVAL)
     std, adv = _pgd_acc(trained_classifier, x, y, MIN_GAIN), _pgd_acc(loaded, x, y, MIN_GAIN)
     for eps, gain in MIN_GAIN.items():
         assert adv[eps] >= std[eps] + gain, (eps, std, adv)
