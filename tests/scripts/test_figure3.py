@@ -7,23 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.scripts.helpers import run_script
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_figure3_script_end_to_end(trained_classifier, trained_vae, isolated_models_dir, tmp_path):
-    env = dict(os.environ, TF_INC_MODELS=str(isolated_models_dir), TF_CPP_MIN_LOG_LEVEL="3")
     out = tmp_path / "results"
-    proc = subprocess.run(
-        [sys.executable, "scripts/figure3_mnist_fgsm.py", "--n", "60", "--steps", "300", "--restarts", "2",
-         "--eps", "0", "0.1", "0.2", "--out", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    last = [l for l in proc.stdout.strip().splitlines() if l.strip()][-3:]
-    assert last[-1] == f"results: {(out / 'figure3_mnist_fgsm.json').resolve()}"
+    args = ["--n", "60", "--steps", "300", "--restarts", "2", "--eps", "0", "0.1", "0.2"]
+    # in this process (as run_script does for every script test): checks the last line, PNG and record
+    rec, stdout = run_script("figure3_mnist_fgsm", args, isolated_models_dir, out)
+    last = [l for l in stdout.strip().splitlines() if l.strip()][-3:]
     assert any(str((out / "figure3_mnist_fgsm.png").resolve()) in l for l in last)
-    assert "training" not in proc.stdout.lower()          # found the existing models by name
-    rec = json.loads((out / "figure3_mnist_fgsm.json").read_text())
+    assert "training" not in stdout.lower()               # found the existing models by name
     assert rec["name"] == "figure3_mnist_fgsm" and rec["paper_ref"] == "Figure 3" and rec["dataset"] == "mnist"
     for key in ("config", "metrics", "paper", "runtime_s", "created_at", "git_commit"):
         assert key in rec
@@ -40,10 +37,9 @@ def test_figure3_script_end_to_end(trained_classifier, trained_vae, isolated_mod
     # --strategy mirrored: the same evaluation sharded through tf.distribute (one replica on this
     # CPU host; the multi-replica equality of the rows is tested in tests/training/test_distribute.py)
     out2 = tmp_path / "mirrored"
-    proc = subprocess.run(
-        [sys.executable, "scripts/figure3_mnist_fgsm.py", "--n", "60", "--steps", "300", "--restarts", "2",
-         "--eps", "0", "0.1", "0.2", "--out", str(out2), "--strategy", "mirrored"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    env = dict(os.environ, TF_INC_MODELS=str(isolated_models_dir), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "scripts/figure3_mnist_fgsm.py", *args, "--out", str(out2),
+                           "--strategy", "mirrored"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     rec2 = json.loads((out2 / "figure3_mnist_fgsm.json").read_text())
     assert rec2["config"]["strategy"] == "mirrored" and rec["config"]["strategy"] == "default"
