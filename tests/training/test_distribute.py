@@ -147,18 +147,14 @@ def test_mirrored_strategy_matches_one_device_and_resumes_its_checkpoints(tmp_pa
 
 # ----------------------------------------------------------------------------- 2 worker processes
 @pytest.mark.slow
-def test_two_workers_match_one_process(tmp_path):
+def test_two_workers_match_one_process(tmp_path, trained_vae):
     """MultiWorkerMirroredStrategy over two local processes (loopback gRPC) = one process."""
     import keras
 
     from tests.training import distribute_child as child
     from tf_inc.training import distribute as dist
-    from vae.model import VAEConfig
-    from vae.train import train_vae
 
-    vae, _ = train_vae(VAEConfig(epochs=1, n_train=child.N_TRAIN, n_val=child.N_VAL, hidden=64,
-                                 run_dir=str(tmp_path / "run_gen"), out=str(tmp_path / "gen_vae.keras")), verbose=0)
-    vae.decoder.save(tmp_path / "generator.keras")
+    trained_vae.decoder.save(tmp_path / "generator.keras")          # the generator the workers invert with
 
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
