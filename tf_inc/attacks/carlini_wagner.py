@@ -67,7 +67,7 @@ def _compiled(model_fn, distance, confidence, targeted, iters, lr, bounds, rank)
     lo, hi = bounds
     axes = list(range(1, rank))
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, onehot, w0, const, mask, tau):
         def adv_of(w):
             return x + mask * (_from_w(w, lo, hi) - x)

@@ -69,7 +69,7 @@ def _compiled(detector, nb_iter: int, norm: str, bounds: Tuple[float, float], co
         key = tf.where(ok, score / tau - _SUCCESS_OFFSET, loss)
         return loss, key, fooled, score
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, y, x0, eps, step, lam, tau):
         def body(i, xa, best_key, best_x, best_fool, best_score):
             with tf.GradientTape() as tape:

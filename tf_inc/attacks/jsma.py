@@ -42,7 +42,7 @@ def _compiled(model_fn, n_features: int, max_iters: int, theta: float, bounds: T
     not_diag = tf.constant(~np.eye(d, dtype=bool))
     increase = theta > 0
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, target):
         shape = tf.shape(x)
         n = shape[0]

@@ -202,7 +202,7 @@ def _compiled(generator, classifier, method: str, iters: int, lr: float, confide
     lagrangian = method == "lagrangian"
     eps_floor = 1e-3 * (hi - lo)             # normalises dist/ε for ε = 0 rows (never successful)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, y, z0, weight, eps, is_l2, best_score, best_x, seed, stream0):
         n = tf.shape(x)[0]
         x_flat = _flat(x)

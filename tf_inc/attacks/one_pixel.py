@@ -90,7 +90,7 @@ def _compiled_de(model_fn, k: int, channels: int, popsize: int, f: float, cr: fl
                  bounds: Tuple[float, float], targeted: bool):
     lo, hi = bounds
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, label, seed, maxiter):
         n = tf.shape(x)[0]
         h, w = float(x.shape[1]), float(x.shape[2])

@@ -91,7 +91,7 @@ def _compiled(model_fn, nb_iter: int, norm: str, bounds, targeted: bool, schedul
     steps (stacked), which is how one run gives a whole saturation curve.
     """
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, y, eps, step, x_adv):
         return pgd_iterations(model_fn, x, y, x_adv, eps, step, nb_iter, norm, bounds, targeted, schedule,
                               snapshots)

@@ -54,7 +54,7 @@ def random_targets(y, seed: int = 0, num_classes: int = 10) -> np.ndarray:
 def _compiled(model_fn, nb_iter: int, bounds: Tuple[float, float], early_stop: bool):
     lo, hi = bounds
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(x, target, step, eps):
         def rows(mask):
             return tf.reshape(mask, [-1] + [1] * (len(x.shape) - 1))

@@ -92,7 +92,7 @@ class UnrolledInversion:
         self.projector = Projector(generator, self.config, encoder=encoder, bounds=bounds)
         self.bounds = bounds_of(generator, bounds)
         self.image_shape = self.projector.image_shape
-        self._forward = tf.function(self._forward_impl, reduce_retracing=True)
+        self._forward = tf.function(self._forward_impl, reduce_retracing=True, autograph=False)
 
     def _forward_impl(self, x):
         """(logits, G(z_K)) for a batch; every step stays on the tape of the caller."""

@@ -165,7 +165,7 @@ class DIPFitter:
             # traced for a known K differently, which would break the batch-invariance
             img = tf.TensorSpec([None, *self.image_shape], tf.float32)
             scalar = lambda dt: tf.TensorSpec([], dt)  # noqa: E731
-            _LOOPS[key] = tf.function(self._loop_impl, input_signature=[
+            _LOOPS[key] = tf.function(self._loop_impl, autograph=False, input_signature=[
                 img, tf.TensorSpec([None], tf.int64), scalar(tf.int64), scalar(tf.int32), scalar(tf.float32),
                 scalar(tf.float32), tf.TensorSpec([None], tf.int32)])
         self._loop = _LOOPS[key]

@@ -155,7 +155,8 @@ class Projector:
         self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
         probe = generator(tf.zeros((1, self.latent_dim)), training=False)
         self.image_shape = tuple(int(d) for d in probe.shape[1:])
-        self._loop = tf.function(self._loop_impl, jit_compile=config.jit_compile, reduce_retracing=True)
+        self._loop = tf.function(self._loop_impl, jit_compile=config.jit_compile, reduce_retracing=True,
+                                 autograph=False)
         self._sharded_rows: Dict[tuple, object] = {}
 
     # ------------------------------------------------------------------ graph

@@ -98,8 +98,8 @@ class MinMaxAttack:
         self.generator, self.classifier, self.config = generator, classifier, config
         self.prior_std = float(getattr(generator, "prior_std", 1.0))
         self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
-        self.run_loop = tf.function(self._run_impl, reduce_retracing=True)
-        self._segment = tf.function(self._loop, reduce_retracing=True)      # one checkpointed segment
+        self.run_loop = tf.function(self._run_impl, reduce_retracing=True, autograph=False)
+        self._segment = tf.function(self._loop, reduce_retracing=True, autograph=False)  # one checkpointed segment
 
     def _terms(self, z, z2):
         cfg = self.config

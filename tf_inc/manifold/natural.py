@@ -161,7 +161,7 @@ def _compiled(searcher: NaturalAdversarySearch, method: str, samples: int, step:
     G, C, k = searcher.generator, searcher.classifier, searcher.latent_dim
     hybrid = method == "hybrid"
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def run(z, y, seed):
         n = tf.shape(z)[0]
         inf = tf.constant(np.inf, tf.float32)
