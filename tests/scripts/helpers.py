@@ -16,7 +16,8 @@ def child_env(tmp_path):
     return env
 
 
-def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, subprocess_run=None):
+def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, subprocess_run=None,
+               expect_table=True):
     """Run ``scripts/<name>.py --out out_dir *args`` as a user would and check its result record.
 
     By default the script runs as ``__main__`` inside this test process (its own argv, environment
@@ -24,6 +25,8 @@ def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, sub
     instead of once per script. ``subprocess_run=True`` (implied by ``--strategy``, which must
     configure devices before TensorFlow starts) runs it in a fresh interpreter instead; ``timeout``
     applies to that subprocess only (an in-process run is bounded by the suite's own limits).
+    ``expect_table=False``: a run that writes no result table (e.g. one shard of a sharded job);
+    returns ``(None, stdout)`` without checking the record.
     """
     argv = [f"scripts/{name}.py", "--out", str(out_dir), *map(str, args)]
     env = {"TF_INC_MODELS": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3", **(extra_env or {})}
@@ -36,6 +39,8 @@ def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, sub
         stdout = proc.stdout
     else:
         stdout = _run_in_process(argv, env)
+    if not expect_table:
+        return None, stdout
     last = [l for l in stdout.strip().splitlines() if l.strip()][-1]
     assert last == f"results: {(Path(out_dir) / (name + '.json')).resolve()}", last
     assert (Path(out_dir) / f"{name}.png").stat().st_size > 1000

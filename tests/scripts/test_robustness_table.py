@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tests.scripts.helpers import _run_in_process, run_script
+from tests.scripts.helpers import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -66,9 +66,8 @@ def test_sharded_blocks_merge_to_the_unsharded_table(models, tmp_path):
     one, _ = run_script("robustness_table", args + ["--run-dir", str(tmp_path / "one")], models, tmp_path / "a")
     shards = tmp_path / "shards"
     for i in (1, 0):                               # any order; shard 1 of 2 takes block 2 (images 6, 7)
-        stdout = _run_in_process(["scripts/robustness_table.py", "--out", str(tmp_path / f"s{i}"), *args,
-                                  "--run-dir", str(shards), "--shard", f"{i}/2"],
-                                 {"TF_INC_MODELS": str(models), "TF_CPP_MIN_LOG_LEVEL": "3"})
+        _, stdout = run_script("robustness_table", args + ["--run-dir", str(shards), "--shard", f"{i}/2"], models,
+                               tmp_path / f"s{i}", expect_table=False)
         assert f"shard {i}/2: blocks {[[0, 1], [2]][i]} stored" in stdout
         assert stdout.strip().splitlines()[-1].endswith(f"shard_{i}_of_2.json")
         assert not (tmp_path / f"s{i}" / "robustness_table.json").exists()     # a shard writes no table
