@@ -87,12 +87,17 @@ def test_bounds_travel_with_the_data(trained_classifier, batch):
     (cw_linf, dict(max_iterations=75, learning_rate=5e-2, initial_const=1e-1, outer_steps=8)),
     (cw_l0, dict(max_iterations=60, learning_rate=5e-2, outer_steps=8)),
 ])
-def test_carlini_wagner(attack, kw, trained_classifier, batch):
+def test_carlini_wagner(attack, kw, trained_classifier, batch, capsys):
     x, y = batch
     x, y = x[:16], y[:16]
     x0 = tf.constant(x)
-    xa = attack(trained_classifier, x0, y, **kw).numpy()
+    xa = attack(trained_classifier, x0, y, progress=True, **kw).numpy()
     np.testing.assert_array_equal(x0.numpy(), x)
+    # one bar over the outer rounds (binary search / τ-c / pruning), ending with the successes
+    err = capsys.readouterr().err
+    rounds = kw.get("binary_search_steps", kw.get("outer_steps"))
+    assert {cw_l2: "CW-ℓ2 binary search", cw_linf: "CW-ℓ∞ τ/c rounds", cw_l0: "CW-ℓ0 pruning rounds"}[attack] in err
+    assert "succeeded" in err and (f"{rounds}/{rounds}" in err or "all settled" in err)
     assert xa.min() >= 0.0 and xa.max() <= 1.0
     success = trained_classifier(xa).numpy().argmax(1) != y
     assert success.mean() >= 0.9

@@ -117,10 +117,29 @@ def _setup(model_fn, x, y, bounds, confidence, **counts):
     return x, tf.one_hot(y, n_classes), int(x.shape[0]), bounds
 
 
+def _round_bar(desc: str, total: int, progress: bool):
+    """A bar over an attack's outer rounds (each a full compiled Adam run); ``progress=False``: silent."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="round", disable=not progress)
+
+
+def _close(bar, n_ok: int, n: int, stopped_early: bool = False):
+    """Final postfix (successes so far); a loop that stopped early shows its rounds as the total."""
+    bar.set_postfix_str(f"succeeded {n_ok}/{n}" + (", all settled" if stopped_early else ""), refresh=False)
+    if stopped_early:
+        bar.total = bar.n
+    bar.close()
+
+
 def carlini_wagner_l2(model_fn, x, y, *, targeted: bool = False, confidence: float = 0.0,
                       bounds: Optional[Tuple[float, float]] = None, binary_search_steps: int = 6,
-                      max_iterations: int = 1000, learning_rate: float = 1e-2, initial_const: float = 1e-2):
-    """CW-ℓ2 with a per-example binary search over c. Paper setting: ``confidence=5`` (κ)."""
+                      max_iterations: int = 1000, learning_rate: float = 1e-2, initial_const: float = 1e-2,
+                      progress: bool = False):
+    """CW-ℓ2 with a per-example binary search over c. Paper setting: ``confidence=5`` (κ).
+
+    ``progress``: a bar over the binary-search steps (each a compiled run of ``max_iterations``).
+    """
     x, onehot, n, bounds = _setup(model_fn, x, y, bounds, confidence, binary_search_steps=binary_search_steps,
                                   max_iterations=max_iterations)
     lo, hi = bounds
@@ -130,6 +149,7 @@ def carlini_wagner_l2(model_fn, x, y, *, targeted: bool = False, confidence: flo
     lower, upper = np.zeros(n, np.float32), np.full(n, _BIG, np.float32)
     best_l2 = np.full(n, np.inf, np.float32)
     best_adv = x.numpy()
+    bar = _round_bar("CW-ℓ2 binary search", binary_search_steps, progress)
     for _ in range(binary_search_steps):
         score, adv, ok = _cw_optimize(model_fn, x, onehot, w0, tf.constant(const), ones,
                                       tf.zeros([n]), distance="l2", confidence=confidence,
@@ -141,14 +161,21 @@ def carlini_wagner_l2(model_fn, x, y, *, targeted: bool = False, confidence: flo
         upper = np.where(ok, np.minimum(upper, const), upper)
         lower = np.where(ok, lower, np.maximum(lower, const))
         const = np.where(upper < _BIG / 10, (lower + upper) / 2, const * 10).astype(np.float32)
+        bar.set_postfix_str(f"succeeded {int(np.isfinite(best_l2).sum())}/{n}", refresh=False)
+        bar.update()
+    _close(bar, int(np.isfinite(best_l2).sum()), n)
     return tf.constant(best_adv)
 
 
 def carlini_wagner_linf(model_fn, x, y, *, targeted: bool = False, confidence: float = 0.0,
                         bounds: Optional[Tuple[float, float]] = None, max_iterations: int = 500,
                         learning_rate: float = 1e-2, initial_const: float = 1e-2, largest_const: float = 20.0,
-                        tau_decrease: float = 0.9, outer_steps: int = 25):
-    """CW-ℓ∞: shrink τ while the attack succeeds, doubling c when it does not."""
+                        tau_decrease: float = 0.9, outer_steps: int = 25, progress: bool = False):
+    """CW-ℓ∞: shrink τ while the attack succeeds, doubling c when it does not.
+
+    ``progress``: a bar over the τ/c rounds (each a compiled run of ``max_iterations``); it ends
+    early once every example has given up (c past ``largest_const``).
+    """
     x, onehot, n, bounds = _setup(model_fn, x, y, bounds, confidence, max_iterations=max_iterations,
                                   outer_steps=outer_steps)
     lo, hi = bounds
@@ -159,6 +186,7 @@ def carlini_wagner_linf(model_fn, x, y, *, targeted: bool = False, confidence: f
     best_linf = np.full(n, np.inf, np.float32)
     best_adv = x.numpy()
     start = x.numpy()
+    bar = _round_bar("CW-ℓ∞ τ/c rounds", outer_steps, progress)
     for _ in range(outer_steps):
         if not active.any():
             break
@@ -176,15 +204,23 @@ def carlini_wagner_linf(model_fn, x, y, *, targeted: bool = False, confidence: f
         tau = np.where(ok, np.minimum(tau, score) * tau_decrease, tau).astype(np.float32)
         const = np.where(ok, const, const * 2).astype(np.float32)
         active &= const <= largest_const
+        bar.set_postfix_str(f"succeeded {int(np.isfinite(best_linf).sum())}/{n}, active {int(active.sum())}",
+                            refresh=False)
+        bar.update()
+    _close(bar, int(np.isfinite(best_linf).sum()), n, stopped_early=bar.n < outer_steps)
     return tf.constant(best_adv)
 
 
 def carlini_wagner_l0(model_fn, x, y, *, targeted: bool = False, confidence: float = 0.0,
                       bounds: Optional[Tuple[float, float]] = None, max_iterations: int = 300,
                       learning_rate: float = 1e-2, const: float = 10.0, prune_fraction: float = 0.3,
-                      outer_steps: int = 20):
+                      outer_steps: int = 20, progress: bool = False):
     """CW-ℓ0: repeatedly solve an ℓ2 attack on the allowed pixels, then freeze the pixels that
-    matter least (smallest |∇f · δ|), until the attack fails; returns the sparsest success."""
+    matter least (smallest |∇f · δ|), until the attack fails; returns the sparsest success.
+
+    ``progress``: a bar over the pruning rounds (each a compiled run of ``max_iterations``); it
+    ends early once the attack has failed on every example.
+    """
     x, onehot, n, bounds = _setup(model_fn, x, y, bounds, confidence, max_iterations=max_iterations,
                                   outer_steps=outer_steps)
     lo, hi = bounds
@@ -195,6 +231,7 @@ def carlini_wagner_l0(model_fn, x, y, *, targeted: bool = False, confidence: flo
     best_l0 = np.full(n, np.inf)
     best_adv = x.numpy()
     consts = tf.constant(np.full(n, const, np.float32))
+    bar = _round_bar("CW-ℓ0 pruning rounds", outer_steps, progress)
     for _ in range(outer_steps):
         if not active.any():
             break
@@ -209,6 +246,9 @@ def carlini_wagner_l0(model_fn, x, y, *, targeted: bool = False, confidence: flo
         best_l0[better] = l0[better]
         best_adv[better] = adv[better]
         active &= ok
+        bar.set_postfix_str(f"succeeded {int(np.isfinite(best_l0).sum())}/{n}, still pruning {int(active.sum())}",
+                            refresh=False)
+        bar.update()
         if not active.any():
             break
         # importance of each pixel: |∇_x f · δ| summed over channels
@@ -228,6 +268,7 @@ def carlini_wagner_l0(model_fn, x, y, *, targeted: bool = False, confidence: flo
             m = mask[i].reshape(-1)
             m[drop] = 0.0
             mask[i] = m.reshape(mask[i].shape)
+    _close(bar, int(np.isfinite(best_l0).sum()), n, stopped_early=bar.n < outer_steps)
     return tf.constant(best_adv)
 
 

@@ -72,7 +72,7 @@ def run(cfg: Table1Config):
     adv = {"clean": x}
     for e, xa in zip(cfg.fgsm_eps, fgsm_multi_eps(classifier, x, y, cfg.fgsm_eps, bounds)):
         adv[f"fgsm_{e:g}"] = xa.numpy()
-    cw_kw = dict(bounds=bounds, max_iterations=cfg.cw_iterations, learning_rate=cfg.cw_learning_rate)
+    cw_kw = dict(bounds=bounds, max_iterations=cfg.cw_iterations, learning_rate=cfg.cw_learning_rate, progress=True)
     print(f"[{NAME}] CW-l2 (kappa={cfg.cw_confidence}) ...", flush=True)
     adv["cw_l2"] = cw_l2(classifier, x, y, confidence=cfg.cw_confidence,
                          binary_search_steps=cfg.cw_binary_steps, **cw_kw).numpy()
