@@ -14,9 +14,10 @@ def models(trained_classifier, trained_vae, isolated_models_dir):
 
 
 def test_table1_mnist(models, tmp_path):
-    rec, _ = run_script("table1_attacks", ["--n", "12", "--cw-iterations", "100", "--cw-binary-steps", "3",
-                                           "--cw-learning-rate", "0.05", "--cw-l0-outer-steps", "2",
-                                           "--cw-linf-outer-steps", "2", *INC_FAST], models, tmp_path)
+    args = ["--n", "12", "--cw-iterations", "100", "--cw-binary-steps", "3", "--cw-learning-rate", "0.05",
+            "--cw-l0-outer-steps", "2", "--cw-linf-outer-steps", "2", *INC_FAST, "--run-dir", str(tmp_path / "run")]
+    rec, stdout = run_script("table1_attacks", args, models, tmp_path / "a")
+    assert "resumed" not in stdout
     m = rec["metrics"]
     for attack in ("clean", "fgsm_0.05", "fgsm_0.1", "fgsm_0.2", "cw_l2", "cw_l0", "cw_linf"):
         assert 0.0 <= m[f"{attack}/classifier_acc"] <= 1.0 and 0.0 <= m[f"{attack}/inc_acc"] <= 1.0
@@ -25,6 +26,12 @@ def test_table1_mnist(models, tmp_path):
     assert m["cw_l2/classifier_acc"] < 0.3
     assert rec["paper"] == {}                       # the paper's Table 1 is CelebA
     assert rec["config"]["cw_l0_outer_steps"] == 2 and rec["config"]["cw_linf_outer_steps"] == 2
+    # --run-dir: a rerun loads every attack's examples and the inversion's chunks instead of recomputing
+    rec2, stdout2 = run_script("table1_attacks", args, models, tmp_path / "b")
+    for name in ("fgsm", "cw_l2", "cw_l0", "cw_linf"):
+        assert f"[table1_attacks] {name}: resumed from" in stdout2
+    assert "chunks done" in stdout2
+    assert rec2["metrics"] == m and rec2["runtime_s"] < rec["runtime_s"]
 
 
 def test_figure4_mnist(models, tmp_path):

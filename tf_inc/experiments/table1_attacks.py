@@ -6,11 +6,13 @@ projections of the same adversarial images. The paper's Table 1 is CelebA
 
     python scripts/table1_attacks.py                 # MNIST, 100 test images
     python scripts/table1_attacks.py --dataset celeba --n 500
+    python scripts/table1_attacks.py --run-dir runs/table1   # resumable: rerun the same after a kill
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import List
 
 import numpy as np
@@ -61,6 +63,40 @@ class Table1Config:
     steps: int = field(default=0, metadata={"min": 0, "help": "inversion steps (0 = dataset default: 1000 / 3000)"})
     restarts: int = field(default=InversionConfig.restarts, metadata={"help": "inversion restarts"})
     eta: float = field(default=math.inf, metadata={"help": "rejection threshold (inf = never reject)"})
+    run_dir: str = field(default="", metadata={
+        "help": "resume directory: each finished attack's examples and the inversion's finished chunks are "
+                "saved here (atomically); a rerun with the same settings after a kill skips them; empty = no resume"})
+
+
+#: the settings an attack's examples depend on (the inversion's are fingerprinted by its own store)
+_ATTACK_FIELDS = ("dataset", "n", "fgsm_eps", "cw_confidence", "cw_binary_steps", "cw_iterations",
+                  "cw_learning_rate", "cw_linf_learning_rate", "cw_l0_outer_steps", "cw_linf_outer_steps")
+
+
+def _attack_store(cfg: Table1Config, classifier, x):
+    """``<run_dir>/attacks-<fingerprint>`` (settings, classifier weights, images), or None."""
+    if not cfg.run_dir:
+        return None
+    from tf_inc.experiments.resumable import fingerprint
+
+    key = fingerprint(NAME, {k: getattr(cfg, k) for k in _ATTACK_FIELDS}, classifier, x)
+    return Path(cfg.run_dir) / f"attacks-{key}"
+
+
+def _cached(store, name: str, compute):
+    """``compute()``'s adversarial images, saved to / loaded from ``store/<name>.npz`` when resuming."""
+    from tf_inc.experiments.resumable import load_npz, save_npz
+
+    path = None if store is None else store / f"{name}.npz"
+    got = load_npz(path) if path is not None else None
+    if got is not None and "x_adv" in got:
+        print(f"[{NAME}] {name}: resumed from {path}", flush=True)
+        return got["x_adv"]
+    xa = np.asarray(compute())
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_npz(path, x_adv=xa)
+    return xa
 
 
 def run(cfg: Table1Config):
@@ -70,25 +106,30 @@ def run(cfg: Table1Config):
     x, y = load_eval_data(cfg.dataset, cfg.n)
 
     adv = {"clean": x}
-    for e, xa in zip(cfg.fgsm_eps, fgsm_multi_eps(classifier, x, y, cfg.fgsm_eps, bounds)):
-        adv[f"fgsm_{e:g}"] = xa.numpy()
+    store = _attack_store(cfg, classifier, x)
+    fgsm = _cached(store, "fgsm", lambda: np.stack([xa.numpy() for xa in
+                                                    fgsm_multi_eps(classifier, x, y, cfg.fgsm_eps, bounds)]))
+    for e, xa in zip(cfg.fgsm_eps, fgsm):
+        adv[f"fgsm_{e:g}"] = xa
     cw_kw = dict(bounds=bounds, max_iterations=cfg.cw_iterations, learning_rate=cfg.cw_learning_rate, progress=True)
     print(f"[{NAME}] CW-l2 (kappa={cfg.cw_confidence}) ...", flush=True)
-    adv["cw_l2"] = cw_l2(classifier, x, y, confidence=cfg.cw_confidence,
-                         binary_search_steps=cfg.cw_binary_steps, **cw_kw).numpy()
+    adv["cw_l2"] = _cached(store, "cw_l2", lambda: cw_l2(classifier, x, y, confidence=cfg.cw_confidence,
+                                                         binary_search_steps=cfg.cw_binary_steps, **cw_kw).numpy())
     print(f"[{NAME}] CW-l0 ...", flush=True)
-    adv["cw_l0"] = cw_l0(classifier, x, y, outer_steps=cfg.cw_l0_outer_steps, **cw_kw).numpy()
+    adv["cw_l0"] = _cached(store, "cw_l0", lambda: cw_l0(classifier, x, y, outer_steps=cfg.cw_l0_outer_steps,
+                                                         **cw_kw).numpy())
     print(f"[{NAME}] CW-linf ...", flush=True)
     # ℓ∞ needs a larger tanh-space step: from saturated pixels (MNIST's exact 0/1) a step of 1e-2
     # cannot reach mid-grey within a few hundred iterations
-    adv["cw_linf"] = cw_linf(classifier, x, y, outer_steps=cfg.cw_linf_outer_steps,
-                             **{**cw_kw, "learning_rate": cfg.cw_linf_learning_rate}).numpy()
+    adv["cw_linf"] = _cached(store, "cw_linf", lambda: cw_linf(
+        classifier, x, y, outer_steps=cfg.cw_linf_outer_steps,
+        **{**cw_kw, "learning_rate": cfg.cw_linf_learning_rate}).numpy())
 
     inv = inversion_config(cfg.dataset, cfg.steps, cfg.restarts)
     inc = InvertAndClassify(generator, classifier, inv, eta=cfg.eta, seed=cfg.seed)
     names = [k for k in ATTACKS if k in adv]
     print(f"[{NAME}] inverting {len(names)} x {len(x)} images ...", flush=True)
-    out = inc.predict(np.concatenate([adv[k] for k in names]), progress=True)
+    out = inc.predict(np.concatenate([adv[k] for k in names]), progress=True, run_dir=cfg.run_dir or None)
     metrics, paper = {}, {}
     n = len(x)
     print(f"\n| attack | no defence | INC |   (dataset {cfg.dataset}, n={n})\n|---|---|---|")
