@@ -68,34 +68,36 @@ class Table1Config:
                 "saved here (atomically); a rerun with the same settings after a kill skips them; empty = no resume"})
 
 
-#: the settings an attack's examples depend on (the inversion's are fingerprinted by its own store)
-_ATTACK_FIELDS = ("dataset", "n", "fgsm_eps", "cw_confidence", "cw_binary_steps", "cw_iterations",
-                  "cw_learning_rate", "cw_linf_learning_rate", "cw_l0_outer_steps", "cw_linf_outer_steps")
+#: the settings the attacks' examples do **not** depend on (the inversion's chunks are keyed by its
+#: own store); every other field, including any added later, is in the attack store's fingerprint
+_NOT_ATTACK_FIELDS = ("out", "run_dir", "seed", "steps", "restarts", "eta")
 
 
 def _attack_store(cfg: Table1Config, classifier, x):
     """``<run_dir>/attacks-<fingerprint>`` (settings, classifier weights, images), or None."""
     if not cfg.run_dir:
         return None
+    from dataclasses import asdict
+
     from tf_inc.experiments.resumable import fingerprint
 
-    key = fingerprint(NAME, {k: getattr(cfg, k) for k in _ATTACK_FIELDS}, classifier, x)
-    return Path(cfg.run_dir) / f"attacks-{key}"
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _NOT_ATTACK_FIELDS}
+    return Path(cfg.run_dir) / f"attacks-{fingerprint(NAME, settings, classifier, x)}"
 
 
 def _cached(store, name: str, compute):
     """``compute()``'s adversarial images, saved to / loaded from ``store/<name>.npz`` when resuming."""
+    if store is None:
+        return np.asarray(compute())
     from tf_inc.experiments.resumable import load_npz, save_npz
 
-    path = None if store is None else store / f"{name}.npz"
-    got = load_npz(path) if path is not None else None
+    path = store / f"{name}.npz"
+    got = load_npz(path)
     if got is not None and "x_adv" in got:
         print(f"[{NAME}] {name}: resumed from {path}", flush=True)
         return got["x_adv"]
     xa = np.asarray(compute())
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_npz(path, x_adv=xa)
+    save_npz(path, x_adv=xa)                      # atomic; creates the directory
     return xa
 
 
