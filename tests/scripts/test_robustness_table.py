@@ -1,4 +1,6 @@
 """The robustness table end to end on the session's small models: keys, worst case, checks, resume."""
+import json
+
 import numpy as np
 import pytest
 
@@ -73,6 +75,20 @@ def test_sharded_blocks_merge_to_the_unsharded_table(models, tmp_path):
         assert not (tmp_path / f"s{i}" / "robustness_table.json").exists()     # a shard writes no table
     [fp] = [p for p in shards.iterdir() if p.is_dir()]
     assert sorted(p.name for p in (fp / "blocks3").iterdir()) == ["b00000", "b00001", "b00002"]
+    # PGD's restart checkpoints (2 restarts here) go once their cell is stored
+    assert list(fp.rglob("none__pgd__*.npz")) and not list(fp.rglob("*__partial.npz"))
+    # --status reads the finished cells only; an attack is finished when every block has it
+    (fp / "blocks3" / "b00001" / "none__latent__l2_4.0.npz").unlink()
+    _, stdout = run_script("robustness_table", args + ["--run-dir", str(shards), "--status", "true"], models,
+                           tmp_path / "st", expect_table=False)
+    status = json.loads((fp / "status.json").read_text())
+    assert status["rows_running"] == 1 and "1 of 2 defence x budget rows still running" in stdout
+    row = status["rows"]["none/l2_4.0"]
+    assert row["next"] == "latent" and row["done"] == ["clean", "transfer", "fgsm", "pgd"] and row["n"] == 8
+    pgd_ok = sum(int(np.load(c)["ok"].sum()) for c in (fp / "blocks3").glob("b*/none__pgd__l2_4.0.npz"))
+    assert row["correct"] == pgd_ok
+    assert status["rows"]["none/linf_0.3"]["next"] is None
+    assert not (tmp_path / "st" / "robustness_table.json").exists()     # nothing computed, no table
     assert (fp / "none__standalone__linf_0.3.npz").exists()          # shard 0 stored the checks' cells
     merged, stdout = run_script("robustness_table", args + ["--run-dir", str(shards)], models, tmp_path / "m")
     assert merged["runtime_s"] < one["runtime_s"]                      # nothing left to compute

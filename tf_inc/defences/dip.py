@@ -45,6 +45,7 @@ BPDA gradient (``bpda_logits``) and ``attack_view`` for EOT over seeds.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Dict, Optional, Sequence
 
@@ -127,6 +128,23 @@ class DIPResult:
 
 #: compiled fit loops, keyed by (image shape, network, static settings)
 _LOOPS: Dict[tuple, object] = {}
+
+
+#: compiled softmax of each classifier, shared by its DIP defences (``with_config``/``attack_view``
+#: copies would otherwise trace the classifier again each)
+_CLASSIFY: Dict[int, tuple] = {}
+
+
+def _softmax_fn(classifier):
+    hit = _CLASSIFY.get(id(classifier))
+    if hit is not None and hit[0]() is classifier:
+        return hit[1]
+    fn = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)), reduce_retracing=True)
+    try:
+        _CLASSIFY[id(classifier)] = (weakref.ref(classifier), fn)
+    except TypeError:                   # not weakly referenceable: no sharing
+        pass
+    return fn
 
 
 def _row_mse(a, b):
@@ -414,8 +432,7 @@ class DIPInvertAndClassify:
         self.fitter = DIPFitter(shape, config, net, self.bounds)
         self.config, self.net_config = self.fitter.config, self.fitter.net_config
         self.image_shape = self.fitter.image_shape
-        self._classify = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)),
-                                     reduce_retracing=True)
+        self._classify = _softmax_fn(classifier)
 
     def attack_view(self, seed: int, config: DIPConfig = None) -> "DIPInvertAndClassify":
         """A copy with another seed (other random weights and code) and optionally a cheaper fit,

@@ -124,6 +124,9 @@ class RobustnessTableConfig:
     shard: str = field(default="", metadata={
         "help": "I/K: compute only worker I's share of the blocks (of K workers) into run_dir; "
                 "'tf_config': I and K from TF_CONFIG; empty: every block, then write the table"})
+    status: bool = field(default=False, metadata={
+        "help": "print how far the run in run_dir has got (each defence x budget: accuracy after the last "
+                "finished attack, the attack still to run) and exit without computing anything"})
 
 
 # --------------------------------------------------------------------------- defences
@@ -382,7 +385,7 @@ def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
 
     # the block layout names its own sub-directory (``blocks<B>/``); the shard is who runs a block
     keep = {k: v for k, v in asdict(cfg).items()
-            if k not in ("out", "run_dir", "defences", "attacks", "budgets", "block_size", "shard")}
+            if k not in ("out", "run_dir", "defences", "attacks", "budgets", "block_size", "shard", "status")}
     h = hashlib.sha256(json.dumps(keep, sort_keys=True).encode())
     for name in sorted(models or {}):
         model = models[name]
@@ -492,6 +495,7 @@ def compute_cells(cfg, defences, orders, models, x, y, store: CellStore, bar=Non
                             ran[idx] = True
                         cell = {"ok": ok, "ran": ran, "seconds": np.float64(time.time() - t0)}
                     store.put(*key, **cell)
+                    store.path(*key, "partial").unlink(missing_ok=True)    # PGD's restart checkpoint, now moot
                 if attack != "noise":      # cumulative: the next attack runs on this one's survivors
                     robust[(dname, budget)] = cell["ok"].astype(bool)
                 out[key] = {k: np.asarray(cell[k]) for k in ("ok", "ran", "seconds")}
@@ -520,6 +524,8 @@ def run(cfg: RobustnessTableConfig):
     defences = build_defences(cfg, models)
     store = CellStore(Path(cfg.run_dir), config_fingerprint(cfg, models))
     orders = {dname: d.order(cfg.attacks) for dname, d in defences.items()}
+    if cfg.status:
+        return print_status(cfg, orders, store, blocks)
     mine = range(len(blocks)) if shard is None else shard_indices(len(blocks), *shard)
     per_block = sum(len(cfg.budgets) * (len(orders[d]) + 2) for d in defences)
     bar = tqdm(total=per_block * len(mine), desc="defence × attack × budget" + (" × block" if len(blocks) > 1 else ""),
@@ -583,6 +589,52 @@ def run(cfg: RobustnessTableConfig):
                          dataset="mnist", config=cfg, metrics=metrics,
                          paper={"defense_gan/l2_4.0": 0.55}, runtime_s=timer.elapsed,
                          figures={"": fig})
+
+
+def run_status(cfg, orders: Dict[str, List[str]], store: CellStore, blocks) -> Dict[tuple, dict]:
+    """How far a (possibly interrupted) run has got, read from its finished cells only.
+
+    ``{(defence, budget): {"done": [attacks finished, in cascade order], "next": attack or None,
+    "correct": images still correct after the last finished attack, "n": images in the finished
+    blocks' cells, "seconds": compute spent}}``. With blocks, an attack counts as finished only
+    when every block has finished it."""
+    stores = [store] if len(blocks) == 1 else [
+        store.child(f"blocks{cfg.block_size}", f"b{b:05d}") for b in range(len(blocks))]
+    out = {}
+    for dname, order in orders.items():
+        for budget in cfg.budgets:
+            done, correct, n, seconds = [], None, 0, 0.0
+            for attack in ["clean"] + order:
+                cells = [s.get(dname, attack, budget) for s in stores]
+                if any(c is None for c in cells):
+                    break
+                done.append(attack)
+                correct = int(sum(int(np.asarray(c["ok"]).sum()) for c in cells))
+                n = int(sum(len(c["ok"]) for c in cells))
+                seconds += float(sum(float(c["seconds"]) for c in cells))
+            full = ["clean"] + order
+            out[(dname, budget)] = {"done": done, "next": full[len(done)] if len(done) < len(full) else None,
+                                    "correct": correct, "n": n, "seconds": seconds}
+    return out
+
+
+def print_status(cfg, orders, store: CellStore, blocks) -> Dict:
+    """``--status``: print :func:`run_status` as a table and store it as ``status.json`` in the run's
+    cell directory (nothing is computed)."""
+    st = run_status(cfg, orders, store, blocks)
+    print(f"[{NAME}] run directory {store.root} (n={cfg.n}); accuracy after the last finished attack, "
+          f"an upper bound on the worst case until the row is complete", flush=True)
+    left = 0
+    for (dname, budget), r in st.items():
+        acc = "—" if r["correct"] is None else f"{100 * r['correct'] / max(r['n'], 1):5.1f} % ({r['correct']}/{r['n']})"
+        last = r["done"][-1] if r["done"] else "nothing"
+        nxt = "complete" if r["next"] is None else f"next: {r['next']}"
+        left += r["next"] is not None
+        print(f"  {dname:13s} {budget:9s} {acc:18s} after {last:10s} {nxt:16s} {r['seconds'] / 60:7.1f} min")
+    print(f"[{NAME}] {left} of {len(st)} defence x budget rows still running", flush=True)
+    path = store.root / "status.json"
+    atomic_write_json(path, {"n": cfg.n, "rows_running": left, "rows": {f"{d}/{b}": r for (d, b), r in st.items()}})
+    return {"json": path}
 
 
 def saturation_curve(cfg, defences, models, x, y, store) -> Dict:

@@ -31,6 +31,7 @@ The defence built on it, :class:`tf_inc.defences.InvertAndClassify`, lives in
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
@@ -139,6 +140,11 @@ def _flat(t):
     return tf.reshape(t, [tf.shape(t)[0], -1])
 
 
+#: compiled inversion loops, keyed by (generator, graph-relevant settings): see Projector._shared_loop.
+#: A loop's traces hold its generator's variables, so a cached generator lives as long as the process.
+_LOOPS: Dict[tuple, tuple] = {}
+
+
 class Projector:
     """Compiled projection for one generator (and optional encoder) and config.
 
@@ -155,11 +161,27 @@ class Projector:
         self.latent_dim = int(getattr(generator, "latent_dim", 0) or generator.input_shape[-1])
         probe = generator(tf.zeros((1, self.latent_dim)), training=False)
         self.image_shape = tuple(int(d) for d in probe.shape[1:])
-        self._loop = tf.function(self._loop_impl, jit_compile=config.jit_compile, reduce_retracing=True,
-                                 autograph=False)
+        self._loop = self._shared_loop()
         self._sharded_rows: Dict[tuple, object] = {}
 
     # ------------------------------------------------------------------ graph
+    def _shared_loop(self):
+        """The compiled loop, shared by every Projector of this generator whose graph-relevant
+        settings agree (steps and learning rate are graph inputs): a new Projector (a new
+        ``InvertAndClassify``, an attacker's copy) reuses the traces instead of tracing again."""
+        c = self.config
+        key = (id(self.generator), c.beta1, c.beta2, c.epsilon, c.prior_weight, c.patience, c.rel_tol,
+               c.early_stop, c.jit_compile, c.lr_schedule, self.prior_std)
+        hit = _LOOPS.get(key)
+        if hit is not None and hit[0]() is self.generator:
+            return hit[1]
+        fn = tf.function(self._loop_impl, jit_compile=c.jit_compile, reduce_retracing=True, autograph=False)
+        try:
+            _LOOPS[key] = (weakref.ref(self.generator), fn)
+        except TypeError:               # a generator that cannot be weakly referenced: no sharing
+            pass
+        return fn
+
     def _loop_impl(self, x_rows, z0, steps, lr):
         """Adam on every row of ``z0`` towards ``x_rows``; returns (best_z, best_obj, steps_used)."""
         cfg = self.config
