@@ -135,17 +135,18 @@ def run_script(cls: Type[T], run, argv: Optional[Sequence[str]] = None):
     ``run(config)`` (which returns the paths it wrote) and print where they went.
 
     Bad input found later (:class:`~tf_inc.errors.InputError`, e.g. a budget outside the data's
-    range) ends the script with ``error: <what and how to fix it>`` and exit status 2, not a
-    traceback."""
+    range), data or weights that are not on this machine (:class:`~tf_inc.errors.DataMissingError`)
+    and an untrusted model file (:class:`~tf_inc.errors.UntrustedFileError`) end the script with
+    ``error: <what and how to fix it>`` and exit status 2, not a traceback."""
     import sys
 
-    from tf_inc.errors import InputError
+    from tf_inc.errors import USER_ERRORS
     from tf_inc.experiments.results import print_outputs
 
     cfg = parse_config(cls, argv)
     try:
         paths = run(cfg)
-    except InputError as e:
+    except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
     print_outputs(paths)

@@ -51,23 +51,42 @@ def run_script(name, args, models_dir, out_dir, extra_env=None, timeout=900, sub
     return rec, stdout
 
 
-def _run_in_process(argv, env):
+def run_script_failing(name, args, env=None):
+    """Run ``scripts/<name>.py *args`` in this process as :func:`run_script` does, for a run that
+    must fail: returns ``(exit code, stdout, stderr)``, an uncaught exception counting as exit 1
+    with its traceback on stderr (what ``python scripts/<name>.py`` would show). The suite pays no
+    extra interpreter start-up for checking a script's error message."""
+    code, out, err = _run_in_process([f"scripts/{name}.py", *map(str, args)],
+                                     {"TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}, expect_success=False)
+    return code, out, err
+
+
+def _run_in_process(argv, env, expect_success=True):
     import contextlib
     import io
     import runpy
+    import traceback
 
     saved_env = {k: os.environ.get(k) for k in env}
     saved_argv, saved_cwd = sys.argv, os.getcwd()
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
     try:
         os.environ.update(env)
         sys.argv = list(argv)
         os.chdir(REPO)
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err if not expect_success else sys.stderr):
             try:
                 runpy.run_path(str(REPO / argv[0]), run_name="__main__")
             except SystemExit as e:
-                assert e.code in (0, None), f"{argv[0]} exited with {e.code}: " + out.getvalue()[-3000:]
+                code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+                if expect_success:
+                    assert code == 0, f"{argv[0]} exited with {e.code}: " + out.getvalue()[-3000:]
+            except Exception:
+                if expect_success:
+                    raise
+                code = 1
+                err.write(traceback.format_exc())
     finally:
         sys.argv = saved_argv
         os.chdir(saved_cwd)
@@ -79,4 +98,6 @@ def _run_in_process(argv, env):
         import matplotlib.pyplot as plt
 
         plt.close("all")
+    if not expect_success:
+        return code, out.getvalue(), err.getvalue()
     return out.getvalue()

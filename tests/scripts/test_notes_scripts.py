@@ -57,14 +57,10 @@ def test_notes_script_end_to_end(name, notes_models, tmp_path):
 
 @pytest.mark.slow
 def test_notes_script_refuses_other_datasets(notes_models, tmp_path):
-    import subprocess
-    import sys
+    from tests.scripts.helpers import run_script_failing
 
-    from tests.scripts.helpers import REPO
-
-    proc = subprocess.run([sys.executable, "scripts/notes_jsma.py", "--dataset", "celeba", "--out", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0 and "mnist" in (proc.stdout + proc.stderr).lower()
+    code, out, err = run_script_failing("notes_jsma", ["--dataset", "celeba", "--out", tmp_path])
+    assert code != 0 and "mnist" in (out + err).lower()
 
 
 @pytest.mark.parametrize("kw, match", [(dict(source_class=3, target_class=3), "must differ"),

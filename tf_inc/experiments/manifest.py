@@ -19,12 +19,13 @@ import json
 from pathlib import Path
 from typing import Any, Dict
 
+from tf_inc.errors import UntrustedFileError
 from tf_inc.io import atomic_write_json, git_commit
 
 MANIFEST_NAME = "MANIFEST.json"
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(UntrustedFileError):
     """A model file that must not be trusted: hash mismatch, truncated, corrupt, wrong architecture."""
 
 

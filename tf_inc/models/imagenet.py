@@ -44,7 +44,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tf_inc.bounds import attach_bounds, dataset_bounds
-from tf_inc.errors import InputError
+from tf_inc.errors import DataMissingError, InputError, UntrustedFileError
 from tf_inc.paths import model_path
 
 BOUNDS = dataset_bounds("imagenet")
@@ -70,11 +70,11 @@ FIRES = (("fire2", 16, 64), ("fire3", 16, 64), ("fire4", 32, 128), ("fire5", 32,
 POOL_AFTER = ("conv1", "fire3", "fire5")
 
 
-class WeightsMissingError(FileNotFoundError):
+class WeightsMissingError(DataMissingError):
     """A pretrained weights file is not on this machine; the message says what to put where."""
 
 
-class WeightsIntegrityError(ValueError):
+class WeightsIntegrityError(UntrustedFileError, ValueError):
     """A weights file is not the one expected (hash or layout differs); nothing was unpickled or loaded."""
 
 
