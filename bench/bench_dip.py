@@ -3,7 +3,7 @@
     python bench/bench_dip.py            # MNIST digits, the MNIST skip network (~10 min on 2 cores)
     python bench/bench_dip.py --quick    # smaller
 
-Writes ``results/bench_dip.json`` and prints a table. Modes, all on the same real digits:
+Writes ``results/bench_dip.json`` (+ ``.png``, images per hour per mode) and prints a table. Modes, all on the same real digits:
 
 * ``one_at_a_time``: :class:`tf_inc.defences.dip.DIPFitter` with ``batch_size=1``, one call
   (one compiled while-loop) per image: what fitting image after image costs;
@@ -27,13 +27,12 @@ import argparse
 import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from tf_inc.defences.dip import DIPConfig, DIPFitter
-from tf_inc.io import atomic_write_json
+from tf_inc.experiments.results import print_outputs, write_results
 from tf_inc.models.skip_net import SkipNetConfig, build_keras_skip_net
 
 
@@ -101,6 +100,7 @@ def main():
 
     from tf_inc.data.mnist import load_mnist
 
+    t_start = time.perf_counter()
     x, _ = load_mnist("test", args.n)
     net_cfg = SkipNetConfig.mnist()
     schedules = {
@@ -166,11 +166,47 @@ def main():
     print(f"  fixed_{it:<14} keras_loop     {record['keras_loop']['images_per_hour']:9.0f} img/h "
           f"(best batched is x{record['keras_loop']['batched_speedup_wall']:.2f})")
     record["machine"]["load_avg_after"] = os.getloadavg()
-    record["gpu_note"] = ("estimate only, not measured: on a GPU one-at-a-time fits of a network this small are "
-                          "launch-bound, so stacking K networks is expected to gain about an order of magnitude")
-    out = Path(args.out) / "bench_dip.json"
-    atomic_write_json(out, record)
-    print(f"results: {out.resolve()}")
+    gpu_note = ("estimate only, not measured: on a GPU one-at-a-time fits of a network this small are "
+                "launch-bound, so stacking K networks is expected to gain about an order of magnitude")
+    # the project's result format (docs/CONVENTIONS.md): flat metrics, the settings as config
+    metrics = {"n": args.n, "num_params_per_network": record["config"]["num_params_per_network"],
+               "load_avg_1min_before": load_before[0], "load_avg_1min_after": record["machine"]["load_avg_after"][0]}
+    for sname, rows in record["schedules"].items():
+        for mode, r in rows.items():
+            for k in ("images_per_hour", "images_per_cpu_hour", "speedup_wall", "speedup_cpu", "mean_iterations",
+                      "identical", "max_abs_diff", "wall_s", "cpu_s"):
+                metrics[f"{sname}/{mode}/{k}"] = r[k]
+    for k in ("images_per_hour", "images_per_cpu_hour", "batched_speedup_wall"):
+        metrics[f"keras_loop/{k}"] = record["keras_loop"][k]
+    config = {**{k: v for k, v in vars(args).items() if k != "out"}, "net": str(net_cfg),
+              "image_shape": list(x.shape[1:]), "machine": record["machine"], "gpu_note": gpu_note}
+    paths = write_results("bench_dip", out=args.out, paper_ref="benchmark: K DIP fits at once vs one at a time",
+                          dataset="mnist", config=config, metrics=metrics, runtime_s=time.perf_counter() - t_start,
+                          figures={"": _figure(record, args.n)})
+    print_outputs(paths)
+
+
+def _figure(record, n):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    scheds = list(record["schedules"])
+    modes = list(record["schedules"][scheds[0]])
+    w = 0.8 / len(modes)
+    for j, mode in enumerate(modes):
+        vals = [record["schedules"][s][mode]["images_per_hour"] for s in scheds]
+        bars = ax.bar(np.arange(len(scheds)) + (j - (len(modes) - 1) / 2) * w, vals, w, label=mode)
+        for b, s in zip(bars, scheds):
+            ax.annotate(f"×{record['schedules'][s][mode]['speedup_wall']:.2f}", (b.get_x() + b.get_width() / 2,
+                        b.get_height()), ha="center", va="bottom", fontsize=7)
+    k = record["keras_loop"]
+    ax.axhline(k["images_per_hour"], color="k", ls=":", lw=1, label=f"Keras train_step loop ({scheds[0]})")
+    ax.set_xticks(np.arange(len(scheds)), scheds)
+    ax.set_ylabel("images per hour (wall clock)")
+    ax.set_title(f"DIP fits on {n} MNIST digits, {os.cpu_count()} CPU cores (identical outputs)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":

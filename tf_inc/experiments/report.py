@@ -100,6 +100,25 @@ ENTRIES: List[Entry] = [
     Entry("figure13_15_autoencode_detect", "Figures 13–15 — reconstruction error, latent codes, detection",
           "Adversarial inputs reconstruct worse (Figure 13), encode off the clean cluster (Figure 14); "
           "reconstructions of adversarial inputs look clean (Figure 15)."),
+    Entry("bench_inversion", "Benchmark — INC inversion throughput against the machine's matmul peak",
+          "Benchmark (no paper number). Target (issue 16): ≥ 0.8 of the measured fp32 matmul peak at batch "
+          "≥ 1 000; a `fast` preset reaching Figure 3's INC accuracy with ≤ half the image-steps.",
+          command="python bench/bench_inversion.py",
+          keys=("peak_gflops", "vae/b64/frac_peak", "vae/b1000/frac_peak", "vae/b10000/frac_peak",
+                "vae/b1000/image_steps_per_s", "began/b64/frac_peak", "fast/image_steps_ratio", "fast/max_acc_drop")),
+    Entry("bench_distribute", "Benchmark — inversion sharded over tf.distribute replicas (CPU logical devices)",
+          "Benchmark (no paper number): images/s against the number of replicas; on one 2-core CPU the "
+          "logical devices share the same cores, so this checks overhead, not scaling.",
+          command="python bench/bench_distribute.py",
+          keys=("none/images_per_s", "replicas_1/images_per_s", "replicas_2/images_per_s", "speedup_2_vs_1")),
+    Entry("bench_dip", "Benchmark — K Deep Image Prior fits at once vs one at a time",
+          "Benchmark (no paper number). Target (issue 13): ≥ 3× images per hour over one-at-a-time at "
+          "identical per-image results.",
+          command="python bench/bench_dip.py",
+          keys=("paper_500_mse0.005/one_at_a_time/images_per_hour", "paper_500_mse0.005/batched_8/images_per_hour",
+                "paper_500_mse0.005/batched_32/images_per_hour", "paper_500_mse0.005/batched_32/speedup_wall",
+                "paper_500_mse0.005/batched_32/identical", "fixed_100/batched_32/speedup_wall",
+                "keras_loop/batched_speedup_wall")),
 ]
 
 NOTES_PAPER = "From the accompanying notes (not the paper)."
