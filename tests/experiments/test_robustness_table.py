@@ -6,6 +6,7 @@ from tf_inc.errors import InputError
 from tf_inc.experiments.robustness_table import (
     CellStore,
     RobustnessTableConfig,
+    _own_model_tag,
     block_ranges,
     config_fingerprint,
     noise_control,
@@ -55,6 +56,22 @@ def test_cells_resume_and_are_keyed_by_the_settings(tmp_path):
     np.testing.assert_array_equal(again.get("inc", "pgd", "linf_0.3")["ok"], [True, False])
     other = CellStore(tmp_path, config_fingerprint(RobustnessTableConfig(n=10, pgd_iter=7)))
     assert other.get("inc", "pgd", "linf_0.3") is None        # different settings never reuse a cell
+
+
+def test_cell_directory_follows_the_shared_models_not_the_listed_defences():
+    """A run over ``--defences inc`` and the full run share their cells; a defence with its own
+    classifier tags its cells with that classifier's weights instead."""
+    from types import SimpleNamespace
+
+    net = lambda v: SimpleNamespace(weights=[np.full(3, v, np.float32)])  # noqa: E731
+    cfg = RobustnessTableConfig(n=10)
+    shared = {"classifier": net(1), "generator": net(2), "encoder": None}
+    fp = config_fingerprint(cfg, shared)
+    assert config_fingerprint(cfg, {**shared, "robust_classifier": net(3), "adv_classifier": net(4)}) == fp
+    assert config_fingerprint(cfg, {**shared, "classifier": net(5)}) != fp        # retrained: new directory
+    assert _own_model_tag("classifier", net(1)) == ""
+    tags = {_own_model_tag("robust_classifier", net(v)) for v in (3, 3, 6)}
+    assert len(tags) == 2 and all(t.startswith("-") and len(t) == 9 for t in tags)
 
 
 def test_pgd_restarts_resume_after_a_kill_with_the_same_result(tmp_path, monkeypatch):

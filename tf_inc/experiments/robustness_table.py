@@ -139,7 +139,11 @@ class DefenceUnderTest:
     classifier: object           # the classifier inside (latent / transfer / CW attacks)
     whitebox: Callable           # model_fn the gradient attacks use (BPDA+EOT for INC)
     inc: object = None           # the InvertAndClassify, for INC defences
-    classifier_key: str = "classifier"   # which model of ``models`` ``classifier`` is (shared caches)
+    classifier_key: str = "classifier"   # names ``classifier`` in the shared candidate caches
+    store_name: str = ""         # the name of its cells in the run directory (default: ``name``)
+
+    def __post_init__(self):
+        self.store_name = self.store_name or self.name
 
     @property
     def mode(self) -> str:
@@ -165,7 +169,9 @@ def build_defences(cfg: RobustnessTableConfig, models) -> Dict[str, DefenceUnder
         if name in ("none", "adv_training"):
             key = "classifier" if name == "none" else "adv_classifier"
             clf = models[key]
-            out[name] = DefenceUnderTest(name, lambda x, c=clf: predict_labels(c, x), clf, clf, classifier_key=key)
+            tag = _own_model_tag(key, clf)
+            out[name] = DefenceUnderTest(name, lambda x, c=clf: predict_labels(c, x), clf, clf,
+                                         classifier_key=key + tag, store_name=name + tag)
         else:
             key = "classifier" if name == "inc" else "robust_classifier"
             clf = models[key]
@@ -175,8 +181,9 @@ def build_defences(cfg: RobustnessTableConfig, models) -> Dict[str, DefenceUnder
             attack_cfg = InversionConfig(steps=cfg.attack_inversion_steps, restarts=2, warm_start=True,
                                          lr_schedule="cosine", early_stop=False, seeding="content")
             eot = eot_bpda_model(inc, cfg.eot_samples, 1000 + cfg.seed, attack_cfg)
+            tag = _own_model_tag(key, clf)
             out[name] = DefenceUnderTest(name, lambda x, i=inc: i.predict(x)["label"], clf, eot, inc,
-                                         classifier_key=key)
+                                         classifier_key=key + tag, store_name=name + tag)
     return out
 
 
@@ -251,7 +258,7 @@ def run_attack(attack: str, d: DefenceUnderTest, x, y, budget: str, cfg, models,
     if attack == "pgd":
         partial = None
         if cache is not None and idx is not None:       # restart-level checkpoints inside the cell
-            partial = (cache.store, (d.name, "pgd", budget, "partial"), np.asarray(idx))
+            partial = (cache.store, (d.store_name, "pgd", budget, "partial"), np.asarray(idx))
         return pgd_survivor_restarts(d, x, y, norm, eps, cfg, partial=partial)
     if attack == "cw":
         if norm == "2":
@@ -376,9 +383,34 @@ class CellStore:
         return CellStore(self.root.joinpath(*parts[:-1]), parts[-1])
 
 
+#: the models every defence shares: their weights name the run's cell directory
+SHARED_MODELS = ("classifier", "generator", "encoder")
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of a model's weights (a bound method such as ``vae.encode``: of its model)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    owner = getattr(model, "__self__", model)
+    for w in getattr(owner, "weights", []):
+        h.update(np.asarray(w).tobytes())
+    return h.hexdigest()
+
+
+def _own_model_tag(key: str, model) -> str:
+    """``""`` for a defence over the shared classifier; ``"-<8 hex>"`` of its own classifier's
+    weights otherwise (robust, adversarially trained), so its cells and candidates are reused
+    only with the same weights, whichever defences a run lists."""
+    return "" if key in SHARED_MODELS else "-" + weights_digest(model)[:8]
+
+
 def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
     """Cells are reused only under the same settings **and the same model weights**: retraining a
-    model (or swapping in another) starts a fresh cell directory instead of mixing results."""
+    shared model (or swapping in another) starts a fresh cell directory instead of mixing results.
+    The directory depends on the shared models only (``SHARED_MODELS``), never on which defences a
+    run lists; a defence with its own classifier tags its cells with that classifier's weights
+    (``DefenceUnderTest.store_name``)."""
     import hashlib
     import json
     from dataclasses import asdict
@@ -389,7 +421,7 @@ def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
     h = hashlib.sha256(json.dumps(keep, sort_keys=True).encode())
     for name in sorted(models or {}):
         model = models[name]
-        if model is None:
+        if model is None or name not in SHARED_MODELS:
             continue
         h.update(name.encode())
         owner = getattr(model, "__self__", model)          # a bound method (vae.encode) → its model
@@ -466,15 +498,15 @@ def compute_cells(cfg, defences, orders, models, x, y, store: CellStore, bar=Non
                 if bar is not None:
                     bar.set_postfix_str(f"{dname}/{attack}/{budget}")
                 norm, eps = parse_budget(budget)
-                key = (dname, attack, budget)
+                key = (d.store_name, attack, budget)
                 cell = store.get(*key)
                 if cell is None:
                     t0 = time.time()
                     if attack == "clean":
-                        cached = store.get(dname, "clean", "all")
+                        cached = store.get(d.store_name, "clean", "all")
                         if cached is None:
                             ok = d.predict(x) == y
-                            store.put(dname, "clean", "all", ok=ok)
+                            store.put(d.store_name, "clean", "all", ok=ok)
                         else:
                             ok = cached["ok"]
                         cell = {"ok": ok, "ran": np.ones(len(x), bool), "seconds": np.float64(time.time() - t0)}
@@ -498,7 +530,7 @@ def compute_cells(cfg, defences, orders, models, x, y, store: CellStore, bar=Non
                     store.path(*key, "partial").unlink(missing_ok=True)    # PGD's restart checkpoint, now moot
                 if attack != "noise":      # cumulative: the next attack runs on this one's survivors
                     robust[(dname, budget)] = cell["ok"].astype(bool)
-                out[key] = {k: np.asarray(cell[k]) for k in ("ok", "ran", "seconds")}
+                out[(dname, attack, budget)] = {k: np.asarray(cell[k]) for k in ("ok", "ran", "seconds")}
                 if bar is not None:
                     bar.update(1)
     return out
@@ -525,7 +557,7 @@ def run(cfg: RobustnessTableConfig):
     store = CellStore(Path(cfg.run_dir), config_fingerprint(cfg, models))
     orders = {dname: d.order(cfg.attacks) for dname, d in defences.items()}
     if cfg.status:
-        return print_status(cfg, orders, store, blocks)
+        return print_status(cfg, orders, store, blocks, {k: d.store_name for k, d in defences.items()})
     mine = range(len(blocks)) if shard is None else shard_indices(len(blocks), *shard)
     per_block = sum(len(cfg.budgets) * (len(orders[d]) + 2) for d in defences)
     bar = tqdm(total=per_block * len(mine), desc="defence × attack × budget" + (" × block" if len(blocks) > 1 else ""),
@@ -591,7 +623,8 @@ def run(cfg: RobustnessTableConfig):
                          figures={"": fig})
 
 
-def run_status(cfg, orders: Dict[str, List[str]], store: CellStore, blocks) -> Dict[tuple, dict]:
+def run_status(cfg, orders: Dict[str, List[str]], store: CellStore, blocks,
+               store_names: Optional[Dict[str, str]] = None) -> Dict[tuple, dict]:
     """How far a (possibly interrupted) run has got, read from its finished cells only.
 
     ``{(defence, budget): {"done": [attacks finished, in cascade order], "next": attack or None,
@@ -605,7 +638,7 @@ def run_status(cfg, orders: Dict[str, List[str]], store: CellStore, blocks) -> D
         for budget in cfg.budgets:
             done, correct, n, seconds = [], None, 0, 0.0
             for attack in ["clean"] + order:
-                cells = [s.get(dname, attack, budget) for s in stores]
+                cells = [s.get((store_names or {}).get(dname, dname), attack, budget) for s in stores]
                 if any(c is None for c in cells):
                     break
                 done.append(attack)
@@ -618,10 +651,10 @@ def run_status(cfg, orders: Dict[str, List[str]], store: CellStore, blocks) -> D
     return out
 
 
-def print_status(cfg, orders, store: CellStore, blocks) -> Dict:
+def print_status(cfg, orders, store: CellStore, blocks, store_names: Optional[Dict[str, str]] = None) -> Dict:
     """``--status``: print :func:`run_status` as a table and store it as ``status.json`` in the run's
     cell directory (nothing is computed)."""
-    st = run_status(cfg, orders, store, blocks)
+    st = run_status(cfg, orders, store, blocks, store_names)
     print(f"[{NAME}] run directory {store.root} (n={cfg.n}); accuracy after the last finished attack, "
           f"an upper bound on the worst case until the row is complete", flush=True)
     left = 0
@@ -661,14 +694,14 @@ def saturation_curve(cfg, defences, models, x, y, store) -> Dict:
 def standalone_accuracies(cfg, d: DefenceUnderTest, models, x, y, store) -> Dict[str, float]:
     """Accuracy of ``d`` under FGSM, white-box PGD and transfer, each run alone on ``x[:check_n]``."""
     b = cfg.saturation_budget
-    cell = store.get(d.name, "standalone", b)
+    cell = store.get(d.store_name, "standalone", b)
     if cell is None:
         xs, ys = x[: cfg.check_n], y[: cfg.check_n]
         cell = {}
         for attack in ("fgsm", "pgd", "transfer"):
             xa, judged = run_attack(attack, d, xs, ys, b, cfg, models)
             cell[attack] = np.float64((d.predict(xa) == ys if judged is None else judged).mean())
-        store.put(d.name, "standalone", b, **cell)
+        store.put(d.store_name, "standalone", b, **cell)
     return {k: float(v) for k, v in cell.items()}
 
 
@@ -676,12 +709,12 @@ def unbounded_accuracy(cfg, d: DefenceUnderTest, x, y, store) -> float:
     """Accuracy of ``d`` under white-box PGD at ℓ∞ 1.0 (any image reachable) on ``x[:check_n]``."""
     from tf_inc.attacks import pgd
 
-    cell = store.get(d.name, "unbounded", "linf_1.0")
+    cell = store.get(d.store_name, "unbounded", "linf_1.0")
     if cell is None:
         xs, ys = x[: cfg.check_n], y[: cfg.check_n]
         xa = pgd(d.whitebox, xs, ys, 1.0, nb_iter=min(cfg.pgd_iter, 50), restarts=1, seed=cfg.seed).numpy()
         cell = {"acc": np.float64((d.predict(xa) == ys).mean())}
-        store.put(d.name, "unbounded", "linf_1.0", **cell)
+        store.put(d.store_name, "unbounded", "linf_1.0", **cell)
     return float(cell["acc"])
 
 
