@@ -53,6 +53,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_inc.bounds import bounds_of, check_count, check_images, input_shape_of
+from tf_inc.compiled import shared_compiled
 from tf_inc.errors import InputError
 from tf_inc.models.skip_net import SkipNet, SkipNetConfig, per_key_normal
 from tf_inc.optim import adam_update, content_keys
@@ -132,19 +133,7 @@ _LOOPS: Dict[tuple, object] = {}
 
 #: compiled softmax of each classifier, shared by its DIP defences (``with_config``/``attack_view``
 #: copies would otherwise trace the classifier again each)
-_CLASSIFY: Dict[int, tuple] = {}
-
-
-def _softmax_fn(classifier):
-    hit = _CLASSIFY.get(id(classifier))
-    if hit is not None and hit[0]() is classifier:
-        return hit[1]
-    fn = tf.function(lambda x: tf.nn.softmax(classifier(x, training=False)), reduce_retracing=True)
-    try:
-        _CLASSIFY[id(classifier)] = (weakref.ref(classifier), fn)
-    except TypeError:                   # not weakly referenceable: no sharing
-        pass
-    return fn
+_CLASSIFY: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _row_mse(a, b):
@@ -432,7 +421,8 @@ class DIPInvertAndClassify:
         self.fitter = DIPFitter(shape, config, net, self.bounds)
         self.config, self.net_config = self.fitter.config, self.fitter.net_config
         self.image_shape = self.fitter.image_shape
-        self._classify = _softmax_fn(classifier)
+        self._classify = shared_compiled(_CLASSIFY, classifier, "softmax", lambda: tf.function(
+            lambda x: tf.nn.softmax(classifier(x, training=False)), reduce_retracing=True))
 
     def attack_view(self, seed: int, config: DIPConfig = None) -> "DIPInvertAndClassify":
         """A copy with another seed (other random weights and code) and optionally a cheaper fit,

@@ -387,22 +387,13 @@ class CellStore:
 SHARED_MODELS = ("classifier", "generator", "encoder")
 
 
-def weights_digest(model) -> str:
-    """SHA-256 of a model's weights (a bound method such as ``vae.encode``: of its model)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    owner = getattr(model, "__self__", model)
-    for w in getattr(owner, "weights", []):
-        h.update(np.asarray(w).tobytes())
-    return h.hexdigest()
-
-
 def _own_model_tag(key: str, model) -> str:
     """``""`` for a defence over the shared classifier; ``"-<8 hex>"`` of its own classifier's
     weights otherwise (robust, adversarially trained), so its cells and candidates are reused
     only with the same weights, whichever defences a run lists."""
-    return "" if key in SHARED_MODELS else "-" + weights_digest(model)[:8]
+    from tf_inc.experiments.resumable import fingerprint
+
+    return "" if key in SHARED_MODELS else "-" + fingerprint(model)[:8]
 
 
 def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
@@ -411,23 +402,15 @@ def config_fingerprint(cfg: RobustnessTableConfig, models: Dict = None) -> str:
     The directory depends on the shared models only (``SHARED_MODELS``), never on which defences a
     run lists; a defence with its own classifier tags its cells with that classifier's weights
     (``DefenceUnderTest.store_name``)."""
-    import hashlib
-    import json
     from dataclasses import asdict
+
+    from tf_inc.experiments.resumable import fingerprint
 
     # the block layout names its own sub-directory (``blocks<B>/``); the shard is who runs a block
     keep = {k: v for k, v in asdict(cfg).items()
             if k not in ("out", "run_dir", "defences", "attacks", "budgets", "block_size", "shard", "status")}
-    h = hashlib.sha256(json.dumps(keep, sort_keys=True).encode())
-    for name in sorted(models or {}):
-        model = models[name]
-        if model is None or name not in SHARED_MODELS:
-            continue
-        h.update(name.encode())
-        owner = getattr(model, "__self__", model)          # a bound method (vae.encode) → its model
-        for w in getattr(owner, "weights", []):
-            h.update(np.asarray(w).tobytes())
-    return h.hexdigest()[:12]
+    shared = {k: (models or {}).get(k) for k in SHARED_MODELS if (models or {}).get(k) is not None}
+    return fingerprint(NAME, keep, shared)[:12]
 
 
 def load_models(cfg: RobustnessTableConfig) -> Dict:
@@ -635,10 +618,11 @@ def run_status(cfg, orders: Dict[str, List[str]], store: CellStore, blocks,
         store.child(f"blocks{cfg.block_size}", f"b{b:05d}") for b in range(len(blocks))]
     out = {}
     for dname, order in orders.items():
+        sname = (store_names or {}).get(dname, dname)
         for budget in cfg.budgets:
             done, correct, n, seconds = [], None, 0, 0.0
             for attack in ["clean"] + order:
-                cells = [s.get((store_names or {}).get(dname, dname), attack, budget) for s in stores]
+                cells = [s.get(sname, attack, budget) for s in stores]
                 if any(c is None for c in cells):
                     break
                 done.append(attack)

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_inc.bounds import bounds_of, check_count, check_images
+from tf_inc.compiled import shared_compiled
 from tf_inc.errors import InputError
 from tf_inc.optim import (
     adam_update,
@@ -140,9 +141,8 @@ def _flat(t):
     return tf.reshape(t, [tf.shape(t)[0], -1])
 
 
-#: compiled inversion loops, keyed by (generator, graph-relevant settings): see Projector._shared_loop.
-#: A loop's traces hold its generator's variables, so a cached generator lives as long as the process.
-_LOOPS: Dict[tuple, tuple] = {}
+#: compiled inversion loops: generator -> {graph-relevant settings: loop} (see Projector._shared_loop)
+_LOOPS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class Projector:
@@ -170,17 +170,10 @@ class Projector:
         settings agree (steps and learning rate are graph inputs): a new Projector (a new
         ``InvertAndClassify``, an attacker's copy) reuses the traces instead of tracing again."""
         c = self.config
-        key = (id(self.generator), c.beta1, c.beta2, c.epsilon, c.prior_weight, c.patience, c.rel_tol,
-               c.early_stop, c.jit_compile, c.lr_schedule, self.prior_std)
-        hit = _LOOPS.get(key)
-        if hit is not None and hit[0]() is self.generator:
-            return hit[1]
-        fn = tf.function(self._loop_impl, jit_compile=c.jit_compile, reduce_retracing=True, autograph=False)
-        try:
-            _LOOPS[key] = (weakref.ref(self.generator), fn)
-        except TypeError:               # a generator that cannot be weakly referenced: no sharing
-            pass
-        return fn
+        key = (c.beta1, c.beta2, c.epsilon, c.prior_weight, c.patience, c.rel_tol, c.early_stop, c.jit_compile,
+               c.lr_schedule, self.prior_std)
+        return shared_compiled(_LOOPS, self.generator, key, lambda: tf.function(
+            self._loop_impl, jit_compile=c.jit_compile, reduce_retracing=True, autograph=False))
 
     def _loop_impl(self, x_rows, z0, steps, lr):
         """Adam on every row of ``z0`` towards ``x_rows``; returns (best_z, best_obj, steps_used)."""
