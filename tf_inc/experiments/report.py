@@ -31,6 +31,7 @@ class Entry:
     command: str = ""               # default: python scripts/<name>.py
     keys: Sequence[str] = ()        # scalar metric keys to show (default: the paper's keys, then the first few)
     needs: str = ""                 # data that is not on this machine, and where to put it
+    grid: Optional[tuple] = None    # (rows, columns, key format with {row} and {col}): a 2-D accuracy table
 
     @property
     def cmd(self) -> str:
@@ -71,8 +72,9 @@ ENTRIES: List[Entry] = [
           "(Athalye et al. 2018).",
           "n = 200 test images, cheap attacks first and each later attack only on survivors "
           "(AutoAttack-style); see the README's robustness section.",
-          keys=tuple(f"{d}/worst/{b}" for d in ("none", "adv_training", "inc", "inc_robust")
-                     for b in ("linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"))),
+          keys=("n",),
+          grid=(("none", "adv_training", "inc", "inc_robust"),
+                ("linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"), "{row}/worst/{col}")),
     Entry("figure6_minmax_pairs", "Figure 6 — min-max (eq. 9) pairs against standard and robust classifiers",
           "Qualitative pairs G(z), G(z') that look alike but are classified differently; the robust "
           "classifier makes them rarer (Figure 8).",
@@ -160,6 +162,27 @@ def _metrics_table(rec: dict, keys: Sequence[str]) -> List[str]:
     return lines
 
 
+def _grid_table(rec: dict, grid: tuple) -> List[str]:
+    """Rows × columns of accuracies (``key`` per cell, with its ``key/ci95`` interval when stored)."""
+    rows, cols, fmt = grid
+    m = rec.get("metrics", {})
+    present = [r for r in rows if any(fmt.format(row=r, col=c) in m for c in cols)]
+    if not present:
+        return []
+    lines = ["| | " + " | ".join(f"`{c}`" for c in cols) + " |", "|---|" + "---|" * len(cols)]
+    for r in present:
+        cells = []
+        for c in cols:
+            k = fmt.format(row=r, col=c)
+            if k not in m:
+                cells.append("—")
+                continue
+            ci = m.get(k + "/ci95")
+            cells.append(f"{m[k] * 100:.1f} %" + (f" ({ci[0] * 100:.0f}–{ci[1] * 100:.0f})" if ci else ""))
+        lines.append(f"| `{r}` | " + " | ".join(cells) + " |")
+    return lines + ["", f"Accuracy in %, 95 % Wilson interval in brackets (keys `{fmt}`).", ""]
+
+
 def _settings(rec: dict) -> str:
     cfg = rec.get("config", {}) or {}
     n = rec.get("metrics", {}).get("n", cfg.get("n"))
@@ -182,6 +205,8 @@ def _section(e: Entry, results: Path) -> List[str]:
     if path.exists():
         rec = json.loads(path.read_text())
         lines += [f"*Ours* (`results/{e.name}.json`; {_settings(rec)}):", ""]
+        if e.grid:
+            lines += _grid_table(rec, e.grid)
         lines += _metrics_table(rec, e.keys)
         pngs = sorted(p.name for p in results.glob(f"{e.name}*.png"))
         if pngs:
