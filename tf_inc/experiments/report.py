@@ -71,7 +71,9 @@ ENTRIES: List[Entry] = [
           "Not in the paper (the paper reports no adaptive attack). Defense-GAN: 55 % at ‖δ‖₂ ≈ 3.9 "
           "(Athalye et al. 2018).",
           "n = 200 test images, cheap attacks first and each later attack only on survivors "
-          "(AutoAttack-style); see the README's robustness section.",
+          "(AutoAttack-style); see the README's robustness section. The committed run was resumed over "
+          "three sessions from its cells: `runtime` is the last sitting, the cells' `seconds/…` sum to "
+          "the whole cost.",
           keys=("n",),
           grid=(("none", "adv_training", "inc", "inc_robust"),
                 ("linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"), "{row}/worst/{col}")),
