@@ -17,7 +17,9 @@ def test_report_puts_ours_beside_the_paper_and_says_what_is_missing(tmp_path):
     _write(tmp_path, "bpda_attack", {"l2_4.0": 0.38, "clean": 0.99}, paper={"l2_4.0": 0.55})
     _write(tmp_path, "robustness_table", {"inc/worst/l2_4.0": 0.2, "inc/worst/l2_4.0/ci95": [0.15, 0.26],
                                           "none/worst/linf_0.1": 0.66, "checks/inc/monotone_l2": True,
-                                          "checks/inc/unbounded_to_chance": False})
+                                          "checks/inc/unbounded_to_chance": False},
+           config={"n": 200, "defences": ["none", "adv_training", "inc", "inc_robust"],
+                   "budgets": ["linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"]})
     _write(tmp_path, "notes_jsma", {"success_rate": 0.97})
     text = report.render(tmp_path)
     assert "| 0.3 | 0.1 | 0.6 |" in text                                  # list metrics as a table

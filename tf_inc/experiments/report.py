@@ -31,7 +31,7 @@ class Entry:
     command: str = ""               # default: python scripts/<name>.py
     keys: Sequence[str] = ()        # scalar metric keys to show (default: the paper's keys, then the first few)
     needs: str = ""                 # data that is not on this machine, and where to put it
-    grid: Optional[tuple] = None    # (rows, columns, key format with {row} and {col}): a 2-D accuracy table
+    grid: Optional[tuple] = None    # (config field of the rows, of the columns, key format with {row} and {col})
 
     @property
     def cmd(self) -> str:
@@ -75,8 +75,7 @@ ENTRIES: List[Entry] = [
           "three sessions from its cells: `runtime` is the last sitting, the cells' `seconds/…` sum to "
           "the whole cost.",
           keys=("n",),
-          grid=(("none", "adv_training", "inc", "inc_robust"),
-                ("linf_0.1", "linf_0.2", "linf_0.3", "l2_2.0", "l2_3.0", "l2_4.0"), "{row}/worst/{col}")),
+          grid=("defences", "budgets", "{row}/worst/{col}")),
     Entry("figure6_minmax_pairs", "Figure 6 — min-max (eq. 9) pairs against standard and robust classifiers",
           "Qualitative pairs G(z), G(z') that look alike but are classified differently; the robust "
           "classifier makes them rarer (Figure 8).",
@@ -165,9 +164,13 @@ def _metrics_table(rec: dict, keys: Sequence[str]) -> List[str]:
 
 
 def _grid_table(rec: dict, grid: tuple) -> List[str]:
-    """Rows × columns of accuracies (``key`` per cell, with its ``key/ci95`` interval when stored)."""
-    rows, cols, fmt = grid
-    m = rec.get("metrics", {})
+    """Rows × columns of accuracies (``key`` per cell, with its ``key/ci95`` interval when stored).
+
+    The rows and columns are the run's own, read from its recorded config (e.g. the defences and
+    budgets it was run with), so the report never lists names the script did not use."""
+    row_field, col_field, fmt = grid
+    cfg, m = rec.get("config", {}) or {}, rec.get("metrics", {})
+    rows, cols = cfg.get(row_field, []), cfg.get(col_field, [])
     present = [r for r in rows if any(fmt.format(row=r, col=c) in m for c in cols)]
     if not present:
         return []
