@@ -71,9 +71,8 @@ ENTRIES: List[Entry] = [
           "Not in the paper (the paper reports no adaptive attack). Defense-GAN: 55 % at ‖δ‖₂ ≈ 3.9 "
           "(Athalye et al. 2018).",
           "n = 200 test images, cheap attacks first and each later attack only on survivors "
-          "(AutoAttack-style); see the README's robustness section. The committed run was resumed over "
-          "three sessions from its cells: `runtime` is the last sitting, the cells' `seconds/…` sum to "
-          "the whole cost.",
+          "(AutoAttack-style); see the README's robustness section. A run resumed from its cells records "
+          "its last sitting as `runtime`; the cells' `seconds/…` sum to the whole cost.",
           keys=("n",),
           grid=("defences", "budgets", "{row}/worst/{col}")),
     Entry("figure6_minmax_pairs", "Figure 6 — min-max (eq. 9) pairs against standard and robust classifiers",
